@@ -1,0 +1,90 @@
+package queue
+
+import (
+	"context"
+	"errors"
+)
+
+// Errors of the Log contract.
+var (
+	// ErrFenced: the caller's epoch is not the room's current epoch; another
+	// owner took the room. The caller must stop writing it at once.
+	ErrFenced = errors.New("queue: fenced: room owned under a newer epoch")
+	// ErrConflict: the batch does not follow the log's last seq and is not
+	// an identical retry of entries already there.
+	ErrConflict = errors.New("queue: conflict: batch does not follow the log")
+	// ErrTrimmed: the range asked for starts before the oldest kept entry.
+	ErrTrimmed = errors.New("queue: range trimmed by retention")
+	// ErrBadRoom: the room name is not valid.
+	ErrBadRoom = errors.New("queue: invalid room name")
+)
+
+// Record is one log entry.
+type Record struct {
+	Seq   uint64
+	Stamp uint64 // server-wide arrival stamp (see package sequencer)
+	At    int64  // room time of stamping, ns
+	Event []byte // the event frame exactly as broadcast
+}
+
+// Batch is what one room-loop iteration makes durable in one call.
+type Batch struct {
+	Epoch   uint64
+	Records []Record // consecutive seqs
+	Hash    uint64   // state hash after the last record
+}
+
+// Meta describes a room's log.
+type Meta struct {
+	LastSeq  uint64 // 0 for an empty log
+	LastHash uint64 // state hash after LastSeq
+	LastAt   int64  // room time of the last entry
+	FirstSeq uint64 // oldest entry still kept (LastSeq+1 when none is)
+	Epoch    uint64 // current fencing epoch
+}
+
+// Snapshot is a room state as of Seq.
+type Snapshot struct {
+	Seq   uint64
+	Hash  uint64
+	At    int64 // room time of the entry at Seq
+	State []byte
+}
+
+// Log is the durable room log. See the package documentation for the
+// contract; MemoryLog and the Redis log implement it.
+type Log interface {
+	// Acquire makes the caller the room's writer and returns its epoch,
+	// greater than any epoch handed out for the room before.
+	Acquire(ctx context.Context, room string) (uint64, error)
+	// Append makes b durable. See the package documentation.
+	Append(ctx context.Context, room string, b Batch) error
+	// Read returns at most max records with from <= seq <= to, in order.
+	// It returns ErrTrimmed when from is older than the oldest kept entry.
+	Read(ctx context.Context, room string, from, to uint64, max int) ([]Record, error)
+	// Meta returns the room's log description; a room never written has
+	// the zero Meta (with FirstSeq 1).
+	Meta(ctx context.Context, room string) (Meta, error)
+	// SaveSnapshot stores s as the room's latest snapshot. Entries older
+	// than the retention window below s.Seq may then be trimmed.
+	SaveSnapshot(ctx context.Context, room string, s Snapshot) error
+	// LoadSnapshot returns the latest snapshot, if there is one.
+	LoadSnapshot(ctx context.Context, room string) (Snapshot, bool, error)
+}
+
+// ValidRoom reports whether name is a valid room name: 1-64 characters of
+// [A-Za-z0-9_.-].
+func ValidRoom(name string) bool {
+	if len(name) == 0 || len(name) > 64 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '.', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,193 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+)
+
+// MemoryOptions configure a MemoryLog.
+type MemoryOptions struct {
+	// Retain is how many entries below the latest snapshot are kept so
+	// clients can resume with since. Default 10,000.
+	Retain uint64
+}
+
+// MemoryLog keeps room logs in process memory: the embedded default. Every
+// contract of Log holds within the process; nothing survives it.
+type MemoryLog struct {
+	retain uint64
+
+	mu    sync.Mutex
+	rooms map[string]*memRoom
+}
+
+var _ Log = (*MemoryLog)(nil)
+
+type memRoom struct {
+	mu    sync.Mutex
+	meta  Meta
+	recs  []Record // recs[i].Seq == meta.FirstSeq+i
+	snap  Snapshot
+	hasSn bool
+}
+
+// NewMemoryLog returns an empty in-memory log.
+func NewMemoryLog(opts MemoryOptions) *MemoryLog {
+	if opts.Retain == 0 {
+		opts.Retain = 10_000
+	}
+	return &MemoryLog{retain: opts.Retain, rooms: make(map[string]*memRoom)}
+}
+
+func (m *MemoryLog) room(name string) (*memRoom, error) {
+	if !ValidRoom(name) {
+		return nil, fmt.Errorf("%w: %q", ErrBadRoom, name)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.rooms[name]
+	if !ok {
+		r = &memRoom{meta: Meta{FirstSeq: 1}}
+		m.rooms[name] = r
+	}
+	return r, nil
+}
+
+func (m *MemoryLog) Acquire(_ context.Context, room string) (uint64, error) {
+	r, err := m.room(room)
+	if err != nil {
+		return 0, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.meta.Epoch++
+	return r.meta.Epoch, nil
+}
+
+func (m *MemoryLog) Append(_ context.Context, room string, b Batch) error {
+	if len(b.Records) == 0 {
+		return nil
+	}
+	r, err := m.room(room)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if b.Epoch != r.meta.Epoch {
+		return ErrFenced
+	}
+	first := b.Records[0].Seq
+	if first != r.meta.LastSeq+1 {
+		return r.checkRetryLocked(b)
+	}
+	for i := range b.Records {
+		if b.Records[i].Seq != first+uint64(i) {
+			return fmt.Errorf("%w: seq %d at position %d of a batch starting at %d", ErrConflict, b.Records[i].Seq, i, first)
+		}
+	}
+	r.recs = append(r.recs, b.Records...)
+	last := b.Records[len(b.Records)-1]
+	r.meta.LastSeq = last.Seq
+	r.meta.LastAt = last.At
+	r.meta.LastHash = b.Hash
+	return nil
+}
+
+// checkRetryLocked accepts a batch that is already in the log with the same
+// content (a retried append) and refuses anything else.
+func (r *memRoom) checkRetryLocked(b Batch) error {
+	first := b.Records[0].Seq
+	last := b.Records[len(b.Records)-1].Seq
+	if first < r.meta.FirstSeq || last > r.meta.LastSeq || first == 0 {
+		return fmt.Errorf("%w: batch %d..%d, log at %d", ErrConflict, first, last, r.meta.LastSeq)
+	}
+	for i, rec := range b.Records {
+		have := r.recs[first-r.meta.FirstSeq+uint64(i)]
+		if have.Seq != rec.Seq || have.Stamp != rec.Stamp || !bytes.Equal(have.Event, rec.Event) {
+			return fmt.Errorf("%w: seq %d differs from the logged entry", ErrConflict, rec.Seq)
+		}
+	}
+	return nil
+}
+
+func (m *MemoryLog) Read(_ context.Context, room string, from, to uint64, max int) ([]Record, error) {
+	r, err := m.room(room)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if from == 0 {
+		from = 1
+	}
+	if from < r.meta.FirstSeq {
+		return nil, fmt.Errorf("%w: asked from %d, oldest kept is %d", ErrTrimmed, from, r.meta.FirstSeq)
+	}
+	if to > r.meta.LastSeq {
+		to = r.meta.LastSeq
+	}
+	if from > to || max <= 0 {
+		return nil, nil
+	}
+	n := min(to-from+1, uint64(max))
+	start := from - r.meta.FirstSeq
+	out := make([]Record, n)
+	copy(out, r.recs[start:start+n])
+	return out, nil
+}
+
+func (m *MemoryLog) Meta(_ context.Context, room string) (Meta, error) {
+	r, err := m.room(room)
+	if err != nil {
+		return Meta{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.meta, nil
+}
+
+func (m *MemoryLog) SaveSnapshot(_ context.Context, room string, s Snapshot) error {
+	r, err := m.room(room)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s.Seq > r.meta.LastSeq {
+		return fmt.Errorf("%w: snapshot at %d is past the log's last seq %d", ErrConflict, s.Seq, r.meta.LastSeq)
+	}
+	if r.hasSn && s.Seq <= r.snap.Seq {
+		return nil
+	}
+	s.State = bytes.Clone(s.State)
+	r.snap, r.hasSn = s, true
+	if s.Seq > m.retain {
+		r.trimLocked(s.Seq - m.retain + 1)
+	}
+	return nil
+}
+
+// trimLocked drops entries below keepFrom. Reslicing lets the next growing
+// append release the dropped prefix.
+func (r *memRoom) trimLocked(keepFrom uint64) {
+	if keepFrom <= r.meta.FirstSeq {
+		return
+	}
+	drop := keepFrom - r.meta.FirstSeq
+	clear(r.recs[:drop])
+	r.recs = r.recs[drop:]
+	r.meta.FirstSeq = keepFrom
+}
+
+func (m *MemoryLog) LoadSnapshot(_ context.Context, room string) (Snapshot, bool, error) {
+	r, err := m.room(room)
+	if err != nil {
+		return Snapshot{}, false, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.snap, r.hasSn, nil
+}

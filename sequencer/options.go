@@ -1,0 +1,113 @@
+package sequencer
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/lasthit/lasthit/gamestate"
+	"github.com/lasthit/lasthit/queue"
+)
+
+// Options configure a Registry and its rooms. Zero values take the
+// documented defaults.
+type Options struct {
+	// Game is the game every room plays. Required.
+	Game gamestate.Spec
+	// Log stores room logs. Default: a new queue.MemoryLog.
+	Log queue.Log
+	// Logger receives the registry's and rooms' logs. Default: disabled.
+	Logger zerolog.Logger
+	// Clock gives room time. Default: MonotonicClock().
+	Clock Clock
+
+	// QueueLimit bounds each room queue; Push returns ErrBusy at it.
+	// Default 4096.
+	QueueLimit int
+	// MaxBatch bounds how many actions one log append carries. Default 1024.
+	MaxBatch int
+	// MaxPlayers bounds the members of a room; Join returns ErrRoomFull.
+	// Default 100.
+	MaxPlayers int
+	// SnapshotEvery is how many entries pass between snapshots. Default 1000.
+	SnapshotEvery uint64
+	// DedupeWindow is how many recent cseqs per player the room remembers to
+	// answer a resend with its original seq. Default 32.
+	DedupeWindow int
+	// IdleTimeout stops a room that has had no members and no actions for
+	// this long. Default 5m.
+	IdleTimeout time.Duration
+	// LogTimeout bounds one call to the Log. Default 5s.
+	LogTimeout time.Duration
+	// ReadPage is how many records a rebuild reads per call. Default 1024.
+	ReadPage int
+
+	// newInbox replaces the room queue (tests and the channel baseline).
+	newInbox func(stamper *Stamper, limit int, lastAt int64) inbox
+}
+
+func (o *Options) setDefaults() {
+	if o.Log == nil {
+		o.Log = queue.NewMemoryLog(queue.MemoryOptions{})
+	}
+	if o.Clock == nil {
+		o.Clock = MonotonicClock()
+	}
+	if o.QueueLimit == 0 {
+		o.QueueLimit = 4096
+	}
+	if o.MaxBatch == 0 {
+		o.MaxBatch = 1024
+	}
+	if o.MaxPlayers == 0 {
+		o.MaxPlayers = 100
+	}
+	if o.SnapshotEvery == 0 {
+		o.SnapshotEvery = 1000
+	}
+	if o.DedupeWindow == 0 {
+		o.DedupeWindow = 32
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = 5 * time.Minute
+	}
+	if o.LogTimeout == 0 {
+		o.LogTimeout = 5 * time.Second
+	}
+	if o.ReadPage == 0 {
+		o.ReadPage = 1024
+	}
+	if o.newInbox == nil {
+		o.newInbox = func(s *Stamper, limit int, lastAt int64) inbox { return newRoomQueue(s, limit, lastAt) }
+	}
+}
+
+// validate reports every problem at once.
+func (o *Options) validate() error {
+	var errs []error
+	if o.Game.New == nil || o.Game.Check == nil {
+		errs = append(errs, errors.New("Game: required"))
+	}
+	positive := func(name string, v int) {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive, got %d", name, v))
+		}
+	}
+	positive("QueueLimit", o.QueueLimit)
+	positive("MaxBatch", o.MaxBatch)
+	positive("MaxPlayers", o.MaxPlayers)
+	positive("DedupeWindow", o.DedupeWindow)
+	positive("ReadPage", o.ReadPage)
+	if o.IdleTimeout < 0 {
+		errs = append(errs, fmt.Errorf("IdleTimeout: must be positive, got %v", o.IdleTimeout))
+	}
+	if o.LogTimeout < 0 {
+		errs = append(errs, fmt.Errorf("LogTimeout: must be positive, got %v", o.LogTimeout))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sequencer: invalid options: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,260 @@
+package sequencer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/lasthit/lasthit/queue"
+)
+
+// ErrShutdown is returned once the registry is shutting down.
+var ErrShutdown = errors.New("sequencer: registry shut down")
+
+// Registry runs rooms: it opens a room on first use, evicts idle rooms and
+// shuts every room down gracefully. All goroutines it starts go through
+// goroutine, which refuses after Shutdown.
+type Registry struct {
+	opts    Options
+	stamper *Stamper
+
+	mu     sync.Mutex
+	rooms  map[string]*slot
+	closed bool
+	wg     sync.WaitGroup
+	quit   chan struct{}
+}
+
+// slot is a room being opened (ready not yet closed) or open.
+type slot struct {
+	ready chan struct{}
+	room  *Room
+	err   error
+}
+
+// NewRegistry validates opts, fills in defaults and starts the idle-room
+// janitor.
+func NewRegistry(opts Options) (*Registry, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	opts.setDefaults()
+	g := &Registry{
+		opts:    opts,
+		stamper: NewStamper(opts.Clock),
+		rooms:   make(map[string]*slot),
+		quit:    make(chan struct{}),
+	}
+	if err := g.goroutine(g.janitor); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// Options returns the registry's options with defaults filled in.
+func (g *Registry) Options() Options { return g.opts }
+
+func (g *Registry) goroutine(f func()) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return ErrShutdown
+	}
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		f()
+	}()
+	return nil
+}
+
+// Room returns the named room, opening it (acquire, rebuild, start its
+// loop) if it is not running.
+func (g *Registry) Room(ctx context.Context, name string) (*Room, error) {
+	if !queue.ValidRoom(name) {
+		return nil, fmt.Errorf("%w: room name %q", ErrBadAction, name)
+	}
+	for {
+		g.mu.Lock()
+		if g.closed {
+			g.mu.Unlock()
+			return nil, ErrShutdown
+		}
+		s, ok := g.rooms[name]
+		if !ok {
+			s = &slot{ready: make(chan struct{})}
+			g.rooms[name] = s
+			g.mu.Unlock()
+			g.open(ctx, name, s)
+		} else {
+			g.mu.Unlock()
+		}
+		select {
+		case <-s.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if s.err != nil {
+			return nil, s.err
+		}
+		if !s.room.stopping.Load() {
+			return s.room, nil
+		}
+		// A stopping room finishes its last batch under its epoch before
+		// the room may be opened again under a new one.
+		select {
+		case <-s.room.Done():
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		g.forget(name, s)
+	}
+}
+
+func (g *Registry) open(ctx context.Context, name string, s *slot) {
+	defer close(s.ready)
+	room, err := openRoom(ctx, name, &g.opts, g.stamper)
+	if err == nil {
+		err = g.goroutine(room.run)
+	}
+	if err != nil {
+		s.err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+		g.forget(name, s)
+		return
+	}
+	s.room = room
+}
+
+func (g *Registry) forget(name string, s *slot) {
+	g.mu.Lock()
+	if g.rooms[name] == s {
+		delete(g.rooms, name)
+	}
+	g.mu.Unlock()
+}
+
+// Stop stops the named room and waits for its loop to end.
+func (g *Registry) Stop(ctx context.Context, name string) error {
+	g.mu.Lock()
+	s, ok := g.rooms[name]
+	g.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	select {
+	case <-s.ready:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if s.room == nil {
+		return nil
+	}
+	s.room.Stop()
+	select {
+	case <-s.room.Done():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	g.forget(name, s)
+	return nil
+}
+
+// Names lists the running rooms, sorted.
+func (g *Registry) Names() []string {
+	g.mu.Lock()
+	names := make([]string, 0, len(g.rooms))
+	for n, s := range g.rooms {
+		if s.room != nil {
+			names = append(names, n)
+		}
+	}
+	g.mu.Unlock()
+	sort.Strings(names)
+	return names
+}
+
+func (g *Registry) janitor() {
+	period := max(g.opts.IdleTimeout/4, 10*time.Millisecond)
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.quit:
+			return
+		case <-t.C:
+			g.evictIdle(time.Now().Add(-g.opts.IdleTimeout))
+		}
+	}
+}
+
+// evictIdle stops rooms without members, queued actions or activity since
+// before cutoff.
+func (g *Registry) evictIdle(cutoff time.Time) {
+	g.mu.Lock()
+	var idle []*slot
+	for _, s := range g.rooms {
+		select {
+		case <-s.ready:
+		default:
+			continue
+		}
+		r := s.room
+		if r != nil && !r.stopping.Load() && r.members.Load() == 0 && r.q.len() == 0 && r.idleSince().Before(cutoff) {
+			idle = append(idle, s)
+		}
+	}
+	g.mu.Unlock()
+	for _, s := range idle {
+		s.room.logger.Debug().Msg("idle room evicted")
+		s.room.Stop()
+		_ = g.goroutine(func() {
+			<-s.room.Done()
+			g.forget(s.room.name, s)
+		})
+	}
+}
+
+// Shutdown refuses new rooms, stops every room (each finishes its queued
+// actions and answers them) and waits for all goroutines, or for ctx.
+func (g *Registry) Shutdown(ctx context.Context) error {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return g.wait(ctx)
+	}
+	g.closed = true
+	close(g.quit)
+	slots := make([]*slot, 0, len(g.rooms))
+	for _, s := range g.rooms {
+		slots = append(slots, s)
+	}
+	g.mu.Unlock()
+	for _, s := range slots {
+		select {
+		case <-s.ready:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if s.room != nil {
+			s.room.Stop()
+		}
+	}
+	return g.wait(ctx)
+}
+
+func (g *Registry) wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		g.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
