@@ -45,6 +45,8 @@ type BaronOptions struct {
 	// SmiteCooldown is the room time between two smites of one player.
 	// Default 15s.
 	SmiteCooldown time.Duration
+	// MaxHP is Baron's health at spawn. Default BaronMaxHP (10,000).
+	MaxHP int64
 }
 
 func (o *BaronOptions) setDefaults() {
@@ -53,6 +55,9 @@ func (o *BaronOptions) setDefaults() {
 	}
 	if o.SmiteCooldown <= 0 {
 		o.SmiteCooldown = 15 * time.Second
+	}
+	if o.MaxHP <= 0 {
+		o.MaxHP = BaronMaxHP
 	}
 }
 
@@ -108,7 +113,7 @@ type baron struct {
 }
 
 func newBaron(opts BaronOptions) *baron {
-	return &baron{opts: opts, s: baronState{HP: BaronMaxHP, Alive: true, Players: []baronPlayer{}}}
+	return &baron{opts: opts, s: baronState{HP: opts.MaxHP, Alive: true, Players: []baronPlayer{}}}
 }
 
 // find returns the index of id in the sorted player slice and whether it is
@@ -262,7 +267,7 @@ func (b *baron) respawn(dst []byte) []byte {
 		return refusal(dst, ReasonAlive)
 	}
 	b.s.Alive = true
-	b.s.HP = BaronMaxHP
+	b.s.HP = b.opts.MaxHP
 	return openObj(dst).bool("ok", true).int("baron_hp", b.s.HP).close()
 }
 
@@ -299,7 +304,7 @@ func (b *baron) Restore(data []byte) error {
 	if err := json.Unmarshal(data, &s); err != nil {
 		return fmt.Errorf("gamestate: restore baron: %w", err)
 	}
-	if s.HP < 0 || s.HP > BaronMaxHP || s.Alive != (s.HP > 0) {
+	if s.HP < 0 || s.HP > b.opts.MaxHP || s.Alive != (s.HP > 0) {
 		return fmt.Errorf("gamestate: restore baron: inconsistent hp %d alive %v", s.HP, s.Alive)
 	}
 	for i := 1; i < len(s.Players); i++ {

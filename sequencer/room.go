@@ -102,6 +102,7 @@ type Room struct {
 	once   sync.Once
 
 	stopping   atomic.Bool // set by Stop and when the loop ends
+	halted     atomic.Bool // stop like a crash: nothing more is sequenced
 	members    atomic.Int32
 	lastActive atomic.Int64 // unix ns of the last action or command
 	stopErr    atomic.Pointer[error]
@@ -286,6 +287,14 @@ func (r *Room) Stop() {
 	r.once.Do(func() { close(r.stop) })
 }
 
+// halt ends the loop the way a crash would: queued actions are neither
+// sequenced nor answered, members get no leave entry. Tests use it to
+// rebuild a room from its log as another server would.
+func (r *Room) halt() {
+	r.halted.Store(true)
+	r.Stop()
+}
+
 func (r *Room) touch() { r.lastActive.Store(time.Now().UnixNano()) }
 
 func (r *Room) idleSince() time.Time { return time.Unix(0, r.lastActive.Load()) }
@@ -304,6 +313,16 @@ func (r *Room) run() {
 		case <-r.timer.C:
 			r.timerAt = 0
 		case <-r.stop:
+			if r.halted.Load() {
+				r.q.close()
+				r.end(ErrClosed)
+				return
+			}
+			// A graceful stop: members leave in the log (they join again
+			// wherever they reconnect), then the last batch is finished.
+			for _, m := range r.subs {
+				r.pushServer(gamestate.KindLeave, m.player)
+			}
 			r.q.close()
 			r.cycle()
 			r.end(nil)

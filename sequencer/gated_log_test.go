@@ -1,0 +1,65 @@
+package sequencer
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"sync/atomic"
+
+	"github.com/lasthit/lasthit/queue"
+)
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// gatedLog is a MemoryLog whose appends can be held at a gate, to stall a
+// room loop the way a slow store would.
+type gatedLog struct {
+	*queue.MemoryLog
+	mu      sync.Mutex
+	gate    chan struct{} // closed = open
+	blocked atomic.Int32
+	fail    atomic.Pointer[error] // when set, appends fail with it after writing (a lost reply) or before
+	lostAck atomic.Bool
+}
+
+func newGatedLog() *gatedLog {
+	g := &gatedLog{MemoryLog: queue.NewMemoryLog(queue.MemoryOptions{}), gate: make(chan struct{})}
+	close(g.gate)
+	return g
+}
+
+func (g *gatedLog) close() {
+	g.mu.Lock()
+	g.gate = make(chan struct{})
+	g.mu.Unlock()
+}
+
+func (g *gatedLog) open() {
+	g.mu.Lock()
+	select {
+	case <-g.gate:
+	default:
+		close(g.gate)
+	}
+	g.mu.Unlock()
+}
+
+func (g *gatedLog) waiting() int { return int(g.blocked.Load()) }
+
+func (g *gatedLog) Append(ctx context.Context, room string, b queue.Batch) error {
+	g.mu.Lock()
+	gate := g.gate
+	g.mu.Unlock()
+	g.blocked.Add(1)
+	<-gate
+	g.blocked.Add(-1)
+	if p := g.fail.Load(); p != nil {
+		if g.lostAck.Load() {
+			if err := g.MemoryLog.Append(ctx, room, b); err != nil {
+				return err
+			}
+		}
+		return *p
+	}
+	return g.MemoryLog.Append(ctx, room, b)
+}

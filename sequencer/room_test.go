@@ -1,0 +1,358 @@
+package sequencer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lasthit/lasthit/gamestate"
+	"github.com/lasthit/lasthit/queue"
+)
+
+// Many producers push into one room at once: the log is exactly 1..N, seq
+// order is stamp order and room-time order, every producer's actions keep
+// its send order, and every action is sequenced exactly once.
+func TestConcurrentProducersOneRoom(t *testing.T) {
+	for _, producers := range []int{8, 64} {
+		t.Run(fmt.Sprintf("%d producers", producers), func(t *testing.T) {
+			const perProducer = 500
+			log := queue.NewMemoryLog(queue.MemoryOptions{Retain: 1 << 20})
+			g := newTestRegistry(t, Options{Log: log, QueueLimit: 64})
+			room := openTestRoom(t, g, "r1")
+			ctx := context.Background()
+			for p := 0; p < producers; p++ {
+				_, err := room.Join(ctx, fmt.Sprintf("p%d", p), &recorder{})
+				require.NoError(t, err)
+			}
+			flush(t, room)
+			base := readLog(t, log, "r1")
+
+			var wg sync.WaitGroup
+			answers := make([]*replies, producers)
+			for p := 0; p < producers; p++ {
+				answers[p] = &replies{}
+				wg.Add(1)
+				go func(p int) {
+					defer wg.Done()
+					player := fmt.Sprintf("p%d", p)
+					for c := uint64(1); c <= perProducer; {
+						err := room.Push(Action{Player: player, CSeq: c, Kind: gamestate.KindAttack, Target: gamestate.TargetBaron, Reply: answers[p]})
+						if errors.Is(err, ErrBusy) {
+							time.Sleep(50 * time.Microsecond) // a full queue refuses; the client backs off
+							continue
+						}
+						if !assert.NoError(t, err) {
+							return
+						}
+						c++
+					}
+				}(p)
+			}
+			wg.Wait()
+			checkFor(t, 20*time.Second, 5*time.Millisecond, func() error {
+				for p, a := range answers {
+					if n := a.answered(); n != perProducer {
+						return fmt.Errorf("producer %d: %d of %d answered", p, n, perProducer)
+					}
+				}
+				return nil
+			})
+
+			recs := readLog(t, log, "r1")
+			require.Equal(t, len(base)+producers*perProducer, len(recs))
+			lastCSeq := map[string]uint64{}
+			seen := map[string]bool{}
+			for i, rec := range recs {
+				require.Equal(t, uint64(i+1), rec.Seq, "gapless")
+				if i > 0 {
+					require.Greater(t, rec.Stamp, recs[i-1].Stamp, "seq order is stamp order at seq %d", rec.Seq)
+					require.Greater(t, rec.At, recs[i-1].At, "room time grows at seq %d", rec.Seq)
+				}
+				ev := decode(t, rec.Event)
+				require.Equal(t, rec.At, ev.At)
+				if ev.Player == "" {
+					continue
+				}
+				key := fmt.Sprintf("%s/%d", ev.Player, ev.CSeq)
+				require.False(t, seen[key], "%s sequenced twice", key)
+				seen[key] = true
+				require.Equal(t, lastCSeq[ev.Player]+1, ev.CSeq, "%s keeps its send order", ev.Player)
+				lastCSeq[ev.Player] = ev.CSeq
+			}
+			for p, a := range answers {
+				acks, rejects := a.take()
+				require.Empty(t, rejects)
+				for _, ack := range acks {
+					ev := decode(t, recs[ack.Seq-1].Event)
+					require.Equal(t, fmt.Sprintf("p%d", p), ev.Player, "ack names the sender's own event")
+					require.Equal(t, ack.CSeq, ev.CSeq)
+					require.False(t, ack.Dup)
+				}
+			}
+		})
+	}
+}
+
+// 64 goroutines released together attack a Baron with little HP left:
+// exactly one entry is the last hit, it is the first in seq order that
+// takes HP to 0, and a replay of the log names the same winner with the
+// same hash. 200 runs, each with a different seed (room time at start).
+func TestContestedLastHit(t *testing.T) {
+	const attackers = 64
+	runs := 200
+	if testing.Short() {
+		runs = 20
+	}
+	spec := gamestate.BaronWith(gamestate.BaronOptions{MaxHP: 2_500})
+	for run := 0; run < runs; run++ {
+		log := queue.NewMemoryLog(queue.MemoryOptions{})
+		clock := newManualClock(int64(run+1) * 7_919_000_000)
+		g, err := NewRegistry(Options{Game: spec, Log: log, Clock: clock.now})
+		require.NoError(t, err)
+		room := openTestRoom(t, g, "contest")
+		ctx := context.Background()
+		for p := 0; p < attackers; p++ {
+			_, err := room.Join(ctx, fmt.Sprintf("p%02d", p), &recorder{})
+			require.NoError(t, err)
+		}
+		flush(t, room)
+
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for p := 0; p < attackers; p++ {
+			wg.Add(1)
+			go func(p int) {
+				defer wg.Done()
+				<-start
+				kind := gamestate.KindAttack
+				if p%4 == 0 {
+					kind = gamestate.KindSmite
+				}
+				assert.NoError(t, room.Push(Action{Player: fmt.Sprintf("p%02d", p), CSeq: 1, Kind: kind, Target: gamestate.TargetBaron}))
+			}(p)
+		}
+		close(start)
+		wg.Wait()
+		flush(t, room)
+
+		recs := readLog(t, log, "contest")
+		var winners []uint64
+		firstZero := uint64(0)
+		for _, rec := range recs {
+			ev := decode(t, rec.Event)
+			if ev.Kind != gamestate.KindAttack && ev.Kind != gamestate.KindSmite {
+				continue
+			}
+			var res struct {
+				HP      *int64 `json:"baron_hp"`
+				LastHit bool   `json:"last_hit"`
+			}
+			require.NoError(t, jsonUnmarshal(ev.Result, &res))
+			if res.LastHit {
+				winners = append(winners, ev.Seq)
+			}
+			if res.HP != nil && *res.HP == 0 && firstZero == 0 {
+				firstZero = ev.Seq
+			}
+		}
+		require.Len(t, winners, 1, "run %d: exactly one last hit", run)
+		require.Equal(t, firstZero, winners[0], "run %d: the last hit is the first entry that takes HP to 0", run)
+
+		rp := NewReplayer(spec.New())
+		var replayWinner uint64
+		for _, rec := range recs {
+			ev, err := rp.Step(rec.Event)
+			require.NoError(t, err)
+			if ev.Seq == winners[0] {
+				replayWinner = ev.Seq
+			}
+		}
+		meta, err := log.Meta(ctx, "contest")
+		require.NoError(t, err)
+		require.NoError(t, rp.CheckHash(meta.LastHash))
+		require.Equal(t, winners[0], replayWinner)
+		require.NoError(t, g.Shutdown(ctx))
+	}
+}
+
+// A full queue refuses with ErrBusy before stamping; nothing is lost: once
+// the log moves again, every accepted action is sequenced and acked.
+func TestFullQueueRefusesBusy(t *testing.T) {
+	gate := newGatedLog()
+	g := newTestRegistry(t, Options{Log: gate, QueueLimit: 16})
+	room := openTestRoom(t, g, "r1")
+	ctx := context.Background()
+	_, err := room.Join(ctx, "p1", &recorder{})
+	require.NoError(t, err)
+	flush(t, room)
+
+	gate.close() // appends now block: the loop stalls on its next batch
+	rp := &replies{}
+	require.NoError(t, room.Push(Action{Player: "p1", CSeq: 1, Kind: gamestate.KindAttack, Target: "baron", Reply: rp}))
+	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+		if gate.waiting() == 0 {
+			return errors.New("loop not yet blocked in append")
+		}
+		return nil
+	})
+	accepted := 0
+	cseq := uint64(2)
+	for ; ; cseq++ {
+		err := room.Push(Action{Player: "p1", CSeq: cseq, Kind: gamestate.KindAttack, Target: "baron", Reply: rp})
+		if errors.Is(err, ErrBusy) {
+			break
+		}
+		require.NoError(t, err)
+		accepted++
+	}
+	require.Equal(t, 16, accepted, "exactly the queue limit is accepted while the loop is stalled")
+	assert.Equal(t, CodeBusy, CodeOf(room.Push(Action{Player: "p1", CSeq: cseq, Kind: gamestate.KindAttack, Target: "baron", Reply: rp})))
+
+	gate.open()
+	flush(t, room)
+	acks, rejects := rp.take()
+	require.Empty(t, rejects)
+	require.Len(t, acks, 1+accepted)
+	meta, err := gate.Meta(ctx, "r1")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1+1+accepted), meta.LastSeq, "join + accepted actions, no gap for the refused ones")
+}
+
+// A subscriber that never takes events is dropped with ErrSlow while the
+// room keeps sequencing for everybody else.
+func TestSlowSubscriberDropped(t *testing.T) {
+	log := queue.NewMemoryLog(queue.MemoryOptions{})
+	g := newTestRegistry(t, Options{Log: log})
+	room := openTestRoom(t, g, "r1")
+	ctx := context.Background()
+	slow := &recorder{limit: 8}
+	fast := &recorder{}
+	_, err := room.Join(ctx, "slow", slow)
+	require.NoError(t, err)
+	welcome, err := room.Join(ctx, "fast", fast)
+	require.NoError(t, err)
+
+	rp := &replies{}
+	for c := uint64(1); c <= 200; c++ {
+		require.NoError(t, room.Push(Action{Player: "fast", CSeq: c, Kind: gamestate.KindAttack, Target: "baron", Reply: rp}))
+	}
+	flush(t, room)
+	_, dropped := slow.snapshot()
+	assert.ErrorIs(t, dropped, ErrSlow)
+	acks, _ := rp.take()
+	assert.Len(t, acks, 200)
+	flush(t, room) // the leave of the dropped member is queued by the batch that dropped it
+	recs := readLog(t, log, "r1")
+	assert.Equal(t, len(recs)-int(welcome.Seq), fast.count(), "the fast member got every event after its welcome")
+	var leftSlow bool
+	for _, rec := range recs {
+		ev := decode(t, rec.Event)
+		leftSlow = leftSlow || (ev.Kind == gamestate.KindLeave && ev.Target == "slow")
+	}
+	assert.True(t, leftSlow, "the dropped member's leave is sequenced")
+	info, err := room.Info(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, info.Members)
+}
+
+func TestJoinBounds(t *testing.T) {
+	g := newTestRegistry(t, Options{MaxPlayers: 2})
+	room := openTestRoom(t, g, "r1")
+	ctx := context.Background()
+	first := &recorder{}
+	_, err := room.Join(ctx, "a", first)
+	require.NoError(t, err)
+	_, err = room.Join(ctx, "b", &recorder{})
+	require.NoError(t, err)
+	_, err = room.Join(ctx, "c", &recorder{})
+	require.ErrorIs(t, err, ErrRoomFull)
+
+	// The same player joining again replaces its first connection.
+	_, err = room.Join(ctx, "a", &recorder{})
+	require.NoError(t, err)
+	_, dropped := first.snapshot()
+	assert.ErrorIs(t, dropped, ErrReplaced)
+	_, err = g.Room(ctx, "bad room!")
+	assert.ErrorIs(t, err, ErrBadAction)
+}
+
+// Shutdown finishes the actions already queued: every one is acked and in
+// the log, and nothing is lost.
+func TestShutdownFinishesInFlight(t *testing.T) {
+	log := queue.NewMemoryLog(queue.MemoryOptions{})
+	g, err := NewRegistry(Options{Game: gamestate.Baron(), Log: log})
+	require.NoError(t, err)
+	rooms := make([]*Room, 4)
+	for i := range rooms {
+		rooms[i] = openTestRoom(t, g, fmt.Sprintf("r%d", i))
+		_, err := rooms[i].Join(context.Background(), "p", &recorder{})
+		require.NoError(t, err)
+	}
+	rp := &replies{}
+	pushed := 0
+	for c := uint64(1); c <= 300; c++ {
+		for _, r := range rooms {
+			if r.Push(Action{Player: "p", CSeq: c, Kind: gamestate.KindAttack, Target: "baron", Reply: rp}) == nil {
+				pushed++
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, g.Shutdown(ctx))
+	acks, rejects := rp.take()
+	require.Empty(t, rejects)
+	require.Equal(t, pushed, len(acks))
+	for i := range rooms {
+		n := 0
+		for _, rec := range readLog(t, log, fmt.Sprintf("r%d", i)) {
+			if decode(t, rec.Event).Player == "p" {
+				n++
+			}
+		}
+		assert.Equal(t, 300, n, "room r%d has every acked action", i)
+	}
+	_, err = g.Room(ctx, "r0")
+	assert.ErrorIs(t, err, ErrShutdown)
+	assert.ErrorIs(t, rooms[0].Push(Action{Player: "p", CSeq: 999, Kind: gamestate.KindAttack, Target: "baron"}), ErrClosed)
+}
+
+func TestIdleRoomsEvicted(t *testing.T) {
+	log := queue.NewMemoryLog(queue.MemoryOptions{})
+	g := newTestRegistry(t, Options{Log: log, IdleTimeout: 50 * time.Millisecond})
+	room := openTestRoom(t, g, "idle")
+	ctx := context.Background()
+	sub := &recorder{}
+	_, err := room.Join(ctx, "p", sub)
+	require.NoError(t, err)
+	require.NoError(t, room.Push(Action{Player: "p", CSeq: 1, Kind: gamestate.KindAttack, Target: "baron"}))
+	flush(t, room)
+	require.NoError(t, room.Leave(ctx, "p", sub))
+	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if len(g.Names()) != 0 {
+			return fmt.Errorf("rooms still open: %v", g.Names())
+		}
+		return nil
+	})
+	<-room.Done()
+	// Opening it again rebuilds it from the log and continues the sequence.
+	again := openTestRoom(t, g, "idle")
+	info, err := again.Info(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(3), info.Seq)
+	assert.Equal(t, uint64(2), info.Epoch)
+}
+
+func TestOptionsValidate(t *testing.T) {
+	_, err := NewRegistry(Options{QueueLimit: -1, MaxBatch: -2})
+	require.Error(t, err)
+	for _, want := range []string{"Game: required", "QueueLimit", "MaxBatch"} {
+		assert.Contains(t, err.Error(), want)
+	}
+}
