@@ -3,7 +3,6 @@ package gamestate
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
 	"time"
 )
 
@@ -119,8 +118,16 @@ func newBaron(opts BaronOptions) *baron {
 // find returns the index of id in the sorted player slice and whether it is
 // there.
 func (b *baron) find(id string) (int, bool) {
-	i := sort.Search(len(b.s.Players), func(i int) bool { return b.s.Players[i].ID >= id })
-	return i, i < len(b.s.Players) && b.s.Players[i].ID == id
+	lo, hi := 0, len(b.s.Players)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if b.s.Players[m].ID < id {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(b.s.Players) && b.s.Players[lo].ID == id
 }
 
 func (b *baron) player(id string) *baronPlayer {

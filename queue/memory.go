@@ -76,7 +76,8 @@ func (m *MemoryLog) Append(_ context.Context, room string, b Batch) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if b.Epoch != r.meta.Epoch {
+	// Epoch 0 is never handed out: it opens no room, acquired or not.
+	if b.Epoch == 0 || b.Epoch != r.meta.Epoch {
 		return ErrFenced
 	}
 	first := b.Records[0].Seq
@@ -106,7 +107,7 @@ func (r *memRoom) checkRetryLocked(b Batch) error {
 	}
 	for i, rec := range b.Records {
 		have := r.recs[first-r.meta.FirstSeq+uint64(i)]
-		if have.Seq != rec.Seq || have.Stamp != rec.Stamp || !bytes.Equal(have.Event, rec.Event) {
+		if have.Seq != rec.Seq || have.Stamp != rec.Stamp || have.At != rec.At || !bytes.Equal(have.Event, rec.Event) {
 			return fmt.Errorf("%w: seq %d differs from the logged entry", ErrConflict, rec.Seq)
 		}
 	}
@@ -170,15 +171,17 @@ func (m *MemoryLog) SaveSnapshot(_ context.Context, room string, s Snapshot) err
 	return nil
 }
 
-// trimLocked drops entries below keepFrom. Reslicing lets the next growing
-// append release the dropped prefix.
+// trimLocked drops entries below keepFrom. The kept tail moves to the
+// front of the same array, so a room's log settles into one allocation of
+// about twice its retention instead of reallocating as it grows.
 func (r *memRoom) trimLocked(keepFrom uint64) {
 	if keepFrom <= r.meta.FirstSeq {
 		return
 	}
 	drop := keepFrom - r.meta.FirstSeq
-	clear(r.recs[:drop])
-	r.recs = r.recs[drop:]
+	n := copy(r.recs, r.recs[drop:])
+	clear(r.recs[n:])
+	r.recs = r.recs[:n]
 	r.meta.FirstSeq = keepFrom
 }
 

@@ -8,9 +8,13 @@ import (
 	"github.com/lasthit/lasthit/gamestate"
 )
 
-// resultRoom is the room left in a fresh event buffer for the game's
-// result, so the common result fits without growing the buffer.
-const resultRoom = 72
+// Sizing of a fresh event buffer, so the common frame fits in one
+// allocation: the fixed text and numbers of the head, plus room for the
+// game's result.
+const (
+	headRoom   = 128
+	resultRoom = 80
+)
 
 // appendEventHead appends the event frame up to and including `"result":`;
 // the game's result and a closing brace complete it. Field order is fixed,
@@ -31,14 +35,32 @@ func appendEventHead(dst []byte, e *gamestate.Entry) []byte {
 	return append(dst, `,"result":`...)
 }
 
-// encodeEvent applies e to game and returns the complete event frame, in
-// one allocation for the common sizes.
-func encodeEvent(game gamestate.Game, e *gamestate.Entry) []byte {
-	size := 96 + len(e.Player) + len(e.Kind) + len(e.Target) + resultRoom
-	buf := make([]byte, 0, size)
-	buf = appendEventHead(buf, e)
-	buf = game.Apply(e, buf)
-	return append(buf, '}')
+// eventSlab carves event frames out of larger buffers, so encoding an
+// event costs a fraction of an allocation. A frame is immutable once made
+// (capacity clipped to its length), and a slab is freed by the GC once no
+// frame in it is referenced any more (log window, outboxes).
+type eventSlab struct {
+	buf  []byte
+	size int
+}
+
+// minSlabFree is the free space below which a new slab is started: more
+// than any common frame needs, so frames rarely outgrow their slab.
+const minSlabFree = headRoom + resultRoom + 256
+
+// encode applies e to game and returns the complete event frame.
+func (s *eventSlab) encode(game gamestate.Game, e *gamestate.Entry) []byte {
+	if cap(s.buf)-len(s.buf) < minSlabFree+len(e.Player)+len(e.Kind)+len(e.Target) {
+		s.buf = make([]byte, 0, s.size)
+	}
+	start := len(s.buf)
+	b := appendEventHead(s.buf, e)
+	b = game.Apply(e, b)
+	b = append(b, '}')
+	s.buf = b
+	// If the frame outgrew the slab, b is a new array holding it; either way
+	// the frame is b[start:].
+	return b[start:len(b):len(b)]
 }
 
 // Event is a decoded event frame.

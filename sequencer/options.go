@@ -43,6 +43,9 @@ type Options struct {
 	LogTimeout time.Duration
 	// ReadPage is how many records a rebuild reads per call. Default 1024.
 	ReadPage int
+	// EventSlab is the size of the buffers event frames are carved from.
+	// Default 16 KiB.
+	EventSlab int
 
 	// newInbox replaces the room queue (tests and the channel baseline).
 	newInbox func(stamper *Stamper, limit int, lastAt int64) inbox
@@ -79,6 +82,9 @@ func (o *Options) setDefaults() {
 	if o.ReadPage == 0 {
 		o.ReadPage = 1024
 	}
+	if o.EventSlab == 0 {
+		o.EventSlab = 16 << 10
+	}
 	if o.newInbox == nil {
 		o.newInbox = func(s *Stamper, limit int, lastAt int64) inbox { return newRoomQueue(s, limit, lastAt) }
 	}
@@ -100,6 +106,7 @@ func (o *Options) validate() error {
 	positive("MaxPlayers", o.MaxPlayers)
 	positive("DedupeWindow", o.DedupeWindow)
 	positive("ReadPage", o.ReadPage)
+	positive("EventSlab", o.EventSlab)
 	if o.IdleTimeout < 0 {
 		errs = append(errs, fmt.Errorf("IdleTimeout: must be positive, got %v", o.IdleTimeout))
 	}

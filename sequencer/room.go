@@ -119,6 +119,8 @@ type Room struct {
 	timerAt  int64 // due time the timer is armed for
 	firedAt  int64 // due time already pushed as an entry
 	flushers []chan cmdReply
+	entry    gamestate.Entry // reused: an Entry passed to the Game would escape
+	slab     eventSlab
 	spare    []Action
 	recs     []queue.Record
 	events   [][]byte
@@ -136,6 +138,7 @@ func openRoom(ctx context.Context, name string, opts *Options, stamper *Stamper)
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 		dedupe: newDedupe(opts.DedupeWindow),
+		slab:   eventSlab{size: opts.EventSlab},
 	}
 	lastAt, err := r.rebuild(ctx)
 	if err != nil {
@@ -480,7 +483,8 @@ func (r *Room) sequence(chunk []Action) error {
 				continue
 			}
 		}
-		e := gamestate.Entry{
+		e := &r.entry
+		*e = gamestate.Entry{
 			Seq:    r.lastSeq + uint64(len(r.recs)) + 1,
 			At:     a.stamp.At,
 			Player: a.Player,
@@ -488,7 +492,7 @@ func (r *Room) sequence(chunk []Action) error {
 			Kind:   a.Kind,
 			Target: a.Target,
 		}
-		ev := encodeEvent(r.game, &e)
+		ev := r.slab.encode(r.game, e)
 		r.recs = append(r.recs, queue.Record{Seq: e.Seq, Stamp: a.stamp.N, At: e.At, Event: ev})
 		r.events = append(r.events, ev)
 		if a.Player != "" {
