@@ -177,3 +177,57 @@ func (q *chanQueue) close() {
 
 func (q *chanQueue) wake() <-chan struct{} { return q.notify }
 func (q *chanQueue) len() int              { return len(q.ch) }
+
+// Replay speed: decode each logged frame, apply it, compare the result.
+//
+//	go test -run '^$' -bench Replay -benchmem -count 5 ./sequencer/
+func BenchmarkReplay(b *testing.B) {
+	spec := gamestate.BaronWith(gamestate.BaronOptions{RespawnDelay: time.Microsecond})
+	log := queue.NewMemoryLog(queue.MemoryOptions{Retain: 1 << 20})
+	g, err := NewRegistry(Options{Game: spec, Log: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	room, err := g.Room(ctx, "replay")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for p := 0; p < 10; p++ {
+		if _, err := room.Join(ctx, fmt.Sprintf("p%d", p), nopSub{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	const entries = 100_000
+	for c := uint64(1); c <= entries/10; c++ {
+		for p := 0; p < 10; p++ {
+			for room.Push(Action{Player: fmt.Sprintf("p%d", p), CSeq: c, Kind: gamestate.KindAttack, Target: "baron"}) != nil {
+				runtime.Gosched()
+			}
+		}
+	}
+	if err := room.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	_ = g.Shutdown(ctx)
+	meta, _ := log.Meta(ctx, "replay")
+	recs, err := log.Read(ctx, "replay", 1, meta.LastSeq, int(meta.LastSeq))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		rp := NewReplayer(spec.New())
+		for _, rec := range recs {
+			if done == b.N {
+				break
+			}
+			if _, err := rp.Step(rec.Event); err != nil {
+				b.Fatal(err)
+			}
+			done++
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+}

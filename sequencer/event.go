@@ -80,10 +80,17 @@ func (ev *Event) Entry() gamestate.Entry {
 	return gamestate.Entry{Seq: ev.Seq, At: ev.At, Player: ev.Player, CSeq: ev.CSeq, Kind: ev.Kind, Target: ev.Target}
 }
 
-// DecodeEvent parses an event frame as the sequencer writes it.
+// DecodeEvent parses an event frame as the sequencer writes it. Result
+// aliases frame.
 func DecodeEvent(frame []byte) (Event, error) {
-	var ev Event
-	if err := json.Unmarshal(frame, &ev); err != nil {
+	var s scanner
+	return s.event(frame)
+}
+
+// event decodes and checks the fields every event has.
+func (s *scanner) event(frame []byte) (Event, error) {
+	ev, err := s.decodeEvent(frame)
+	if err != nil {
 		return Event{}, fmt.Errorf("sequencer: decode event: %w", err)
 	}
 	if ev.Type != "event" {

@@ -28,10 +28,13 @@ type Replayer struct {
 	seq  uint64
 	at   int64
 	buf  []byte
+	scan scanner
 }
 
 // NewReplayer replays into game, which must be in its initial state.
-func NewReplayer(game gamestate.Game) *Replayer { return &Replayer{game: game} }
+func NewReplayer(game gamestate.Game) *Replayer {
+	return &Replayer{game: game, scan: scanner{intern: make(map[string]string)}}
+}
 
 // Game is the state being rebuilt.
 func (p *Replayer) Game() gamestate.Game { return p.game }
@@ -56,7 +59,7 @@ func (p *Replayer) Restore(s queue.Snapshot) error {
 
 // Step applies the next logged event frame and returns it decoded.
 func (p *Replayer) Step(frame []byte) (Event, error) {
-	ev, err := DecodeEvent(frame)
+	ev, err := p.scan.event(frame)
 	if err != nil {
 		return Event{}, fmt.Errorf("seq %d: %w", p.seq+1, err)
 	}
