@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/lasthit/lasthit/gamestate"
+	"github.com/lasthit/lasthit/sequencer"
+	"github.com/lasthit/lasthit/session"
+)
+
+// readyTimeout bounds the log probe of /readyz.
+const readyTimeout = 2 * time.Second
+
+// newLogger returns the process logger: JSON lines, or a console writer
+// when format is console, or auto and w is a terminal.
+func newLogger(w io.Writer, level, format string) zerolog.Logger {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil {
+		lvl = zerolog.InfoLevel
+	}
+	if format == "console" || (format == "auto" && isTerminal(w)) {
+		w = zerolog.NewConsoleWriter(func(cw *zerolog.ConsoleWriter) { cw.Out = w; cw.TimeFormat = time.TimeOnly })
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// serve runs the game server until ctx ends, then shuts down gracefully:
+// stop accepting, let every room sequence, persist and answer what it has
+// queued, close every session with 1001 after its acks, return nil.
+// listening, if not nil, learns the bound address.
+func serve(ctx context.Context, cfg Config, logger zerolog.Logger, listening func(net.Addr)) error {
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	roomLog, err := buildLog(cfg)
+	if err != nil {
+		return err
+	}
+	reg, err := sequencer.NewRegistry(sequencer.Options{
+		Game:       gamestate.Baron(),
+		Log:        roomLog,
+		Logger:     logger,
+		MaxPlayers: cfg.MaxPlayers,
+		QueueLimit: cfg.QueueLimit,
+	})
+	if err != nil {
+		return err
+	}
+	opts := cfg.Session
+	opts.Logger = logger
+	opts.Secret = []byte(cfg.Secret)
+	srv, err := session.NewServer(reg, opts)
+	if err != nil {
+		_ = reg.Shutdown(context.Background())
+		return err
+	}
+	if srv.DevMode() {
+		logger.Warn().Msg("dev mode: no --secret, so any dev:<player> token is accepted; listening on loopback only")
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		_ = srv.Shutdown(context.Background())
+		return err
+	}
+	hs := &http.Server{
+		Handler:           routes(srv),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          log.New(logger, "", 0),
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	logger.Info().Str("addr", ln.Addr().String()).Str("log", "memory").Msg("listening")
+	if listening != nil {
+		listening(ln.Addr())
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		logger.Info().Msg("shutting down")
+	case serveErr = <-served:
+		logger.Error().Err(serveErr).Msg("http server stopped")
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	// Hijacked WebSocket connections are not the http.Server's: this stops
+	// the listener and idle HTTP requests only. The sessions are srv's.
+	if err := hs.Shutdown(sctx); err != nil {
+		logger.Warn().Err(err).Msg("http shutdown")
+	}
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	logger.Info().Msg("shut down")
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
+}
+
+// routes mounts the protocol and the probes.
+func routes(srv *session.Server) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /ws", srv)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		defer cancel()
+		if err := srv.Ready(ctx); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}

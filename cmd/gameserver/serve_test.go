@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// syncBuffer is a log sink safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestServe runs serve in process on a loopback port: probes answer, a
+// client joins and acts, and cancelling (what SIGINT/SIGTERM do) shuts
+// down gracefully: the client gets 1001 and serve returns nil.
+func TestServe(t *testing.T) {
+	cfg, err := parseServe([]string{"--addr", "127.0.0.1:0", "--log-level", "debug", "--log-format", "json"}, envOf(nil))
+	require.NoError(t, err)
+	var logs syncBuffer
+	logger := newLogger(&logs, cfg.LogLevel, cfg.LogFormat)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrs := make(chan net.Addr, 1)
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, cfg, logger, func(a net.Addr) { addrs <- a }) }()
+	var addr net.Addr
+	select {
+	case addr = <-addrs:
+	case err := <-served:
+		t.Fatalf("serve ended before listening: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not listen")
+	}
+	base := "http://" + addr.String()
+
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(base + path)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", path, body)
+	}
+
+	conn, resp, err := websocket.DefaultDialer.Dial("ws://"+addr.String()+"/ws", nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	read := func() map[string]any {
+		t.Helper()
+		_, data, err := conn.ReadMessage()
+		require.NoError(t, err)
+		var f map[string]any
+		require.NoError(t, json.Unmarshal(data, &f))
+		return f
+	}
+	require.NoError(t, conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello","room":"r1","token":"dev:p1"}`)))
+	welcome := read()
+	assert.Equal(t, "welcome", welcome["type"])
+	assert.Equal(t, "p1", welcome["player"])
+	require.NoError(t, conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"action","cseq":1,"kind":"attack","target":"baron"}`)))
+	for f := read(); f["type"] != "ack"; f = read() {
+		require.Equal(t, "event", f["type"], "%v", f)
+	}
+
+	cancel()
+	var ce *websocket.CloseError
+	for {
+		if _, _, err := conn.ReadMessage(); err != nil {
+			require.True(t, errors.As(err, &ce), "want a close frame, got %v", err)
+			break
+		}
+	}
+	assert.Equal(t, 1001, ce.Code)
+	select {
+	case err := <-served:
+		assert.NoError(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not return after cancel")
+	}
+	out := logs.String()
+	assert.Contains(t, out, `"dev mode`, "dev mode is logged as a warning")
+	assert.Contains(t, out, `"player":"p1"`, "session logs carry the player")
+	assert.Contains(t, out, `"shut down"`)
+}
+
+func TestServeRefusesDevModeOnPublicAddress(t *testing.T) {
+	cfg, err := parseServe(nil, envOf(nil))
+	require.NoError(t, err)
+	cfg.Addr = "0.0.0.0:0"
+	err = serve(context.Background(), cfg, newLogger(io.Discard, "info", "json"), func(net.Addr) {
+		t.Error("listened")
+	})
+	assert.ErrorContains(t, err, "dev mode")
+}
