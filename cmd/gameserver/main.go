@@ -2,6 +2,7 @@
 //
 //	gameserver serve [flags]    run the server (see gameserver serve -h)
 //	gameserver token [flags]    print a signed join token
+//	gameserver loadtest [flags] drive load-test bots against servers
 //	gameserver help             list commands and flags
 package main
 
@@ -13,9 +14,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/lasthit/lasthit/loadtest"
 	"github.com/lasthit/lasthit/session"
 )
 
@@ -35,6 +38,8 @@ func run(args []string, stdout, stderr io.Writer, env envLookup) int {
 		return runServe(args[1:], stdout, stderr, env)
 	case "token":
 		return runToken(args[1:], stdout, stderr, env)
+	case "loadtest":
+		return runLoadtest(args[1:], stdout, stderr, env)
 	case "help", "-h", "--help":
 		printUsage(stdout)
 		return 0
@@ -49,9 +54,10 @@ func printUsage(w io.Writer) {
 	fmt.Fprint(w, `Usage: gameserver <command> [flags]
 
 Commands:
-  serve   run the game server (WebSocket protocol v1 on /ws, /healthz, /readyz)
-  token   print a signed join token for a player
-  help    show this help
+  serve     run the game server (WebSocket protocol v1 on /ws, /healthz, /readyz)
+  token     print a signed join token for a player
+  loadtest  drive bots against servers and check the invariants (see gameserver loadtest -h)
+  help      show this help
 
 `)
 	fmt.Fprint(w, "Flags of serve (each also read from its environment variable; the command line wins):\n")
@@ -129,4 +135,28 @@ func runToken(args []string, stdout, stderr io.Writer, env envLookup) int {
 	}
 	fmt.Fprintln(stdout, tok)
 	return 0
+}
+
+// runLoadtest runs the load-test bots until the run ends or a signal
+// arrives. The secret comes from --secret or GAMESERVER_SECRET, so it can
+// stay off the command line.
+func runLoadtest(args []string, stdout, stderr io.Writer, env envLookup) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if secret, ok := env(envName("secret")); ok && secret != "" && !hasFlag(args, "secret") {
+		args = append([]string{"--secret", secret}, args...)
+	}
+	return loadtest.Main(ctx, args, stdout, stderr)
+}
+
+// hasFlag reports whether args set the named flag (-name, --name, with or
+// without =value).
+func hasFlag(args []string, name string) bool {
+	for _, a := range args {
+		a = strings.TrimLeft(a, "-")
+		if a == name || strings.HasPrefix(a, name+"=") {
+			return true
+		}
+	}
+	return false
 }

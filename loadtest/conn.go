@@ -1,0 +1,143 @@
+package loadtest
+
+import (
+	"errors"
+	"hash/maphash"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Connection limits, named as in gorilla's chat example.
+const (
+	// readTimeout: a connection that shows no frame for this long is
+	// dropped. Bots ping every Config.PingEvery, so a live server answers
+	// well within it.
+	readTimeout = 15 * time.Second
+	// writeWait bounds one write.
+	writeWait = 5 * time.Second
+	// dialTimeout bounds the WebSocket handshake.
+	dialTimeout = 5 * time.Second
+	// joinTimeout bounds hello → welcome.
+	joinTimeout = 10 * time.Second
+	// closeWait is how long a closing connection waits for the server's
+	// close reply before it is cut.
+	closeWait = time.Second
+	// maxFrameSize bounds one server frame (a welcome's state grows with
+	// the room's players).
+	maxFrameSize = 1 << 20
+	// inboundQueue is how many decoded frames may wait for the bot; a full
+	// queue stops the read pump, and the server sees a slow reader.
+	inboundQueue = 256
+)
+
+// Why this side ends a connection.
+type endReason int
+
+const (
+	endNone        endReason = iota // the server or the network ended it
+	endDrop                         // reconnect scenario: on purpose
+	endJoinTimeout                  // no welcome within joinTimeout
+	endWrite                        // a write failed
+	endExit                         // the bot is stopping
+)
+
+// conn is one connection of a bot. The bot's goroutine owns every field
+// but err and in, which belong to the read pump until it closes in.
+type conn struct {
+	ws     *websocket.Conn
+	url    string
+	since  uint64 // sent in the hello
+	opened time.Time
+
+	in  chan inbound // closed by the read pump when it ends
+	err error        // why the read pump ended; set before in is closed
+
+	live     bool   // welcomed
+	errCode  string // code of an error frame received before welcome
+	errMsg   string
+	redirect string // url of a redirect frame
+
+	// Once closing is set nothing more is written; frames still arriving
+	// are handled until the read pump ends.
+	closing   bool
+	reason    endReason
+	closingAt time.Time
+	cutAt     time.Time // when to cut a close the server does not answer
+}
+
+// inbound is a frame as the read pump hands it to the bot.
+type inbound struct {
+	f    serverFrame
+	hash uint64    // of the frame's bytes, to compare across bots
+	recv time.Time // when it was read
+	err  error     // the frame could not be decoded
+}
+
+// readPump reads, hashes and decodes frames until the connection ends.
+// It is the connection's only reader.
+func (c *conn) readPump(seed maphash.Seed) {
+	defer close(c.in)
+	for {
+		c.ws.SetReadDeadline(time.Now().Add(readTimeout))
+		mt, data, err := c.ws.ReadMessage()
+		if err != nil {
+			c.err = err
+			return
+		}
+		m := inbound{recv: time.Now(), hash: maphash.Bytes(seed, data)}
+		if mt != websocket.TextMessage {
+			m.err = errors.New("binary frame")
+		} else {
+			m.err = decodeFrame(data, &m.f)
+		}
+		c.in <- m
+	}
+}
+
+// write sends one text frame; it reports false when the connection is
+// closing or the write failed (which starts closing it).
+func (c *conn) write(frame []byte, now time.Time) bool {
+	if c.closing {
+		return false
+	}
+	c.ws.SetWriteDeadline(now.Add(writeWait))
+	if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+		c.close(endWrite, now, false)
+		return false
+	}
+	return true
+}
+
+// close starts ending the connection: gracefully with a close frame (the
+// server's reply ends the read pump, or the cut does), or at once.
+func (c *conn) close(reason endReason, now time.Time, graceful bool) {
+	if c.closing {
+		return
+	}
+	c.closing, c.reason, c.closingAt = true, reason, now
+	if graceful {
+		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+		if c.ws.WriteControl(websocket.CloseMessage, msg, now.Add(writeWait)) == nil {
+			c.cutAt = now.Add(closeWait)
+			return
+		}
+	}
+	c.cut()
+}
+
+// cut closes the socket: the read pump ends at once.
+func (c *conn) cut() {
+	c.cutAt = time.Time{}
+	c.ws.Close()
+}
+
+// closeCode is the close code the server sent, or 0 when the connection
+// ended without one.
+func closeCode(err error) int {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure && ce.Code != websocket.CloseNoStatusReceived {
+		return ce.Code
+	}
+	return 0
+}

@@ -1,0 +1,237 @@
+package loadtest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lasthit/lasthit/gamestate"
+	"github.com/lasthit/lasthit/loadtest"
+	"github.com/lasthit/lasthit/sequencer"
+	"github.com/lasthit/lasthit/session"
+)
+
+// testSecret signs join tokens in the tests that use signed tokens.
+var testSecret = []byte("loadtest-e2e-secret-0123456789")
+
+// startServer runs a real server (in-memory log) on a loopback port and
+// returns its WebSocket URL. Baron is made short-lived so a few seconds see
+// several lives.
+func startServer(t *testing.T, secret []byte) string {
+	t.Helper()
+	reg, err := sequencer.NewRegistry(sequencer.Options{
+		Game: gamestate.BaronWith(gamestate.BaronOptions{RespawnDelay: 200 * time.Millisecond, MaxHP: 3000}),
+	})
+	require.NoError(t, err)
+	srv, err := session.NewServer(reg, session.Options{Secret: secret, DisableRateLimit: true})
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	mux.Handle("/ws", srv)
+	hs := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		assert.NoError(t, srv.Shutdown(ctx))
+		hs.Close()
+	})
+	return "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"
+}
+
+// deadURL is a loopback address nothing listens on.
+func deadURL(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return "ws://" + addr + "/ws"
+}
+
+func runLoad(t *testing.T, cfg loadtest.Config) *loadtest.Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rep, err := loadtest.Run(ctx, cfg)
+	require.NoError(t, err)
+	var sum strings.Builder
+	require.NoError(t, rep.WriteSummary(&sum))
+	t.Logf("\n%s", sum.String())
+	return rep
+}
+
+func requireClean(t *testing.T, rep *loadtest.Report) {
+	t.Helper()
+	require.Zero(t, rep.Violations, "violations: %v", rep.ViolationSamples)
+	assert.Equal(t, rep.Params.Bots, rep.BotsJoined)
+	assert.Positive(t, rep.Totals.Acked)
+	assert.Positive(t, rep.AckedPerSec)
+	assert.Positive(t, rep.EventsDeliveredPerSec)
+	assert.Zero(t, rep.Totals.Unacked, "every action answered by the end")
+	assert.Zero(t, rep.Totals.UncheckedEvents)
+	assert.Positive(t, rep.AckLatencyMS.Count)
+	assert.Positive(t, rep.EventLatencyMS.Count)
+	assert.Positive(t, rep.LoadCPUCores)
+}
+
+func TestSteadyAgainstRealServer(t *testing.T) {
+	url := startServer(t, nil)
+	rep := runLoad(t, loadtest.Config{
+		URLs:     []string{url},
+		Bots:     6,
+		Rooms:    2,
+		Rate:     50,
+		Duration: 2 * time.Second,
+		Scenario: loadtest.ScenarioSteady,
+	})
+	requireClean(t, rep)
+	assert.Empty(t, rep.Errors)
+	assert.Zero(t, rep.Totals.Reconnects)
+	assert.Positive(t, rep.Totals.BaronKills, "3000 HP falls within the run")
+}
+
+func TestMixedAgainstRealServer(t *testing.T) {
+	url := startServer(t, testSecret)
+	rep := runLoad(t, loadtest.Config{
+		// Bots that start on the dead URL fail over to the live one.
+		URLs:      []string{url, deadURL(t)},
+		Bots:      9,
+		Rooms:     3,
+		Rate:      40,
+		Duration:  3 * time.Second,
+		Scenario:  loadtest.ScenarioMixed,
+		Secret:    testSecret,
+		DropEvery: 300 * time.Millisecond,
+		LowHP:     1200,
+	})
+	requireClean(t, rep)
+	assert.Positive(t, rep.Totals.Reconnects, "reconnect bots dropped and resumed")
+	assert.Positive(t, rep.Totals.Resent, "some drops caught actions in flight")
+	assert.Positive(t, rep.Totals.BaronKills)
+	assert.Positive(t, rep.Errors["dial"], "the dead URL was tried")
+}
+
+func TestSaturateAgainstRealServer(t *testing.T) {
+	url := startServer(t, nil)
+	rep := runLoad(t, loadtest.Config{
+		URLs:     []string{url},
+		Bots:     4,
+		Rooms:    2,
+		Rate:     0, // as fast as acks allow
+		Window:   8,
+		Duration: time.Second,
+		Scenario: loadtest.ScenarioContested,
+	})
+	requireClean(t, rep)
+}
+
+func TestWrongSecretFailsToStart(t *testing.T) {
+	url := startServer(t, testSecret)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := loadtest.Run(ctx, loadtest.Config{
+		URLs:     []string{url},
+		Bots:     2,
+		Duration: time.Second,
+		Secret:   []byte("not-the-servers-secret-000"),
+	})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "unauthorized")
+}
+
+// TestTokensMatchServer checks the bots' tokens against the server's own
+// verification.
+func TestTokensMatchServer(t *testing.T) {
+	tok := loadtest.JoinTokenForTest(testSecret, "p1", "r1", time.Now().Add(time.Minute))
+	player, err := session.VerifyToken(testSecret, tok, "r1", time.Now())
+	require.NoError(t, err)
+	assert.Equal(t, "p1", player)
+	_, err = session.VerifyToken(testSecret, tok, "r2", time.Now())
+	assert.Error(t, err, "bound to its room")
+	player, err = session.VerifyToken(nil, loadtest.JoinTokenForTest(nil, "p2", "r1", time.Time{}), "r1", time.Now())
+	require.NoError(t, err)
+	assert.Equal(t, "p2", player)
+}
+
+func TestMainWritesReports(t *testing.T) {
+	url := startServer(t, nil)
+	dir := t.TempDir()
+	jsonPath, htmlPath := filepath.Join(dir, "report.json"), filepath.Join(dir, "report.html")
+	var stdout, stderr bytes.Buffer
+	code := loadtest.Main(context.Background(), []string{
+		"--url", url, "--bots", "4", "--rooms", "2", "--rate", "20", "--duration", "1s",
+		"--scenario", "reconnect", "--drop-every", "200ms", "--json", jsonPath, "--html", htmlPath,
+	}, &stdout, &stderr)
+	t.Logf("\n%s%s", stdout.String(), stderr.String())
+	require.Equal(t, loadtest.ExitOK, code)
+	assert.Contains(t, stdout.String(), "violations  0: every invariant held")
+	assert.Empty(t, stderr.String(), "no progress line when stderr is not a terminal")
+
+	data, err := os.ReadFile(jsonPath)
+	require.NoError(t, err)
+	var rep loadtest.Report
+	require.NoError(t, json.Unmarshal(data, &rep))
+	assert.Zero(t, rep.Violations)
+	assert.Positive(t, rep.AckedPerSec)
+	assert.Equal(t, loadtest.ScenarioReconnect, rep.Params.Scenario)
+	page, err := os.ReadFile(htmlPath)
+	require.NoError(t, err)
+	assert.Contains(t, string(page), "<svg")
+}
+
+func TestInterruptedRunStillReports(t *testing.T) {
+	url := startServer(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	progressOut := &syncWriter{}
+	var rep *loadtest.Report
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rep, err = loadtest.Run(ctx, loadtest.Config{
+			URLs: []string{url}, Bots: 2, Rate: 20, Duration: time.Minute, Progress: progressOut,
+		})
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(progressOut.String(), "acked") },
+		10*time.Second, 20*time.Millisecond, "a progress line")
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not stop after its context ended")
+	}
+	require.NoError(t, err)
+	assert.True(t, rep.Interrupted)
+	assert.Less(t, rep.ElapsedS, 10.0)
+	assert.Zero(t, rep.Violations)
+	assert.Contains(t, progressOut.String(), "\r")
+}
+
+// syncWriter lets the test read what Run's goroutine writes.
+type syncWriter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
