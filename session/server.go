@@ -180,7 +180,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	defer s.wg.Done()
 
-	conn, err := s.upgrader.Upgrade(w, r, nil)
+	cw := &corkWriter{ResponseWriter: w, max: corkLimit}
+	conn, err := s.upgrader.Upgrade(cw, r, nil)
 	if err != nil {
 		// The upgrader has answered with an HTTP error.
 		s.logger.Debug().Err(err).Str("remote", r.RemoteAddr).Msg("websocket upgrade refused")
@@ -189,7 +190,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := "s" + strconv.FormatUint(s.nextID.Add(1), 36)
 	ip := remoteIP(r)
 	conn.SetReadLimit(s.opts.ReadLimit)
-	sess := newSession(s, conn, id, ip)
+	sess := newSession(s, conn, cw.conn, id, ip)
 	if perr, code := s.admit(sess); perr != nil {
 		sess.refuse(perr, code, true)
 		conn.Close()

@@ -26,6 +26,9 @@ const (
 	historyPage = 256
 	// badFrameWindow is the period over which MaxBadFrames are regained.
 	badFrameWindow = time.Minute
+	// corkLimit is how many bytes a wake-up of the write pump collects
+	// before it writes them out (see corkConn).
+	corkLimit = 64 << 10
 )
 
 // session is one connection: one player in one room. See doc.go for which
@@ -33,6 +36,7 @@ const (
 type session struct {
 	srv    *Server
 	conn   *websocket.Conn
+	cork   *corkConn // the connection under conn
 	id     string
 	ip     string
 	logger zerolog.Logger
@@ -58,11 +62,12 @@ type session struct {
 	writeDone chan struct{}
 }
 
-func newSession(srv *Server, conn *websocket.Conn, id, ip string) *session {
+func newSession(srv *Server, conn *websocket.Conn, cork *corkConn, id, ip string) *session {
 	o := &srv.opts
 	return &session{
 		srv:       srv,
 		conn:      conn,
+		cork:      cork,
 		id:        id,
 		ip:        ip,
 		logger:    srv.logger.With().Str("session", id).Str("remote", ip).Logger(),
@@ -555,15 +560,17 @@ func (s *session) writeFrames(frames [][]byte) error {
 	if err := s.conn.SetWriteDeadline(time.Now().Add(s.srv.opts.WriteWait)); err != nil {
 		return err
 	}
+	s.cork.cork()
 	for _, f := range frames {
 		if s.out.abort.Load() {
-			return nil // closing without flushing: the close comes next
+			break // closing without flushing: the close comes next
 		}
 		if err := s.conn.WriteMessage(websocket.TextMessage, f); err != nil {
+			s.cork.uncork()
 			return err
 		}
 	}
-	return nil
+	return s.cork.uncork()
 }
 
 // writeClose sends the close frame and waits for the read pump to see the

@@ -187,6 +187,14 @@ func TestMaxConnsPerIP(t *testing.T) {
 	defer a.close()
 	b := h.dial(t)
 	defer b.close()
+	// A dial returns once the upgrade is done, before the server counts
+	// the connection: wait for both, so the third is the one refused.
+	checkFor(t, readWait, 10*time.Millisecond, func() error {
+		if n := h.srv.Stats().Open; n != 2 {
+			return fmt.Errorf("%d open", n)
+		}
+		return nil
+	})
 	c := h.dial(t)
 	f := c.mustRead()
 	assert.Equal(t, "error unavailable", f.Type+" "+f.Code)
