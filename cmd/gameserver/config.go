@@ -34,6 +34,7 @@ type Config struct {
 	LogLevel        string
 	LogFormat       string // auto, json or console
 	ShutdownTimeout time.Duration
+	DebugAddr       string // net/http/pprof, loopback only; empty: off
 	MaxPlayers      int
 	QueueLimit      int
 	// Session holds the connection limits; serve adds Logger and Secret.
@@ -82,6 +83,7 @@ func serveFlags(cfg *Config) *flag.FlagSet {
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "auto (console on a terminal, else JSON lines), json or console")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long a graceful shutdown may take before connections are cut")
+	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "loopback address serving /debug/pprof/ for profiling; empty: off")
 	fs.IntVar(&cfg.MaxPlayers, "max-players", cfg.MaxPlayers, "players per room; one more gets room_full")
 	fs.IntVar(&cfg.QueueLimit, "queue-limit", cfg.QueueLimit, "actions waiting per room; one more gets reject busy")
 	fs.Int64Var(&s.ReadLimit, "read-limit", s.ReadLimit, "largest client frame in bytes; larger closes with 1009")
@@ -154,6 +156,9 @@ func (cfg *Config) validate() error {
 	}
 	if cfg.Session.RateLimit < 0 {
 		errs = append(errs, fmt.Errorf("--rate-limit %v: must be 0 (off) or positive", cfg.Session.RateLimit))
+	}
+	if cfg.DebugAddr != "" && !isLoopback(cfg.DebugAddr) {
+		errs = append(errs, fmt.Errorf("--debug-addr %q: must be a loopback address", cfg.DebugAddr))
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout %v: must be positive", cfg.ShutdownTimeout))

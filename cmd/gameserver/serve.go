@@ -8,6 +8,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"time"
 
@@ -88,6 +89,15 @@ func serve(ctx context.Context, cfg Config, logger zerolog.Logger, listening fun
 	}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
+	if cfg.DebugAddr != "" {
+		stopDebug, err := serveDebug(cfg.DebugAddr, logger)
+		if err != nil {
+			_ = hs.Close()
+			_ = srv.Shutdown(context.Background())
+			return err
+		}
+		defer stopDebug()
+	}
 	logger.Info().Str("addr", ln.Addr().String()).Str("log", "memory").Msg("listening")
 	if listening != nil {
 		listening(ln.Addr())
@@ -115,6 +125,25 @@ func serve(ctx context.Context, cfg Config, logger zerolog.Logger, listening fun
 		return serveErr
 	}
 	return nil
+}
+
+// serveDebug serves net/http/pprof on its own loopback listener, apart
+// from the game traffic.
+func serveDebug(addr string, logger zerolog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--debug-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	logger.Info().Str("addr", ln.Addr().String()).Msg("debug endpoints (pprof) listening")
+	return func() { _ = hs.Close() }, nil
 }
 
 // routes mounts the protocol and the probes.
