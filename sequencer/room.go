@@ -541,11 +541,15 @@ func (r *Room) append() error {
 // the batch, so it is rebuilt from the log under a new epoch (which also
 // fences any late copy of the failed append). If the batch turns out to be
 // in the log, it is published and acked as usual; if not, its actions are
-// rejected unavailable: they got no seq. A fenced room, or one that cannot
-// be rebuilt, stops without answering the batch: its outcome is unknown,
-// and clients resend the same cseqs elsewhere.
+// rejected unavailable: they got no seq. A fenced room (or a conflicting
+// append, which means the same), or one that cannot be rebuilt, stops
+// without answering the batch: its outcome is unknown, and clients resend
+// the same cseqs elsewhere.
 func (r *Room) appendFailed(err error) error {
-	if errors.Is(err, queue.ErrFenced) {
+	if errors.Is(err, queue.ErrFenced) || errors.Is(err, queue.ErrConflict) {
+		// Another writer has the room (or wrote it: a conflict cannot
+		// happen under a single writer). Nothing of this batch is ours to
+		// publish.
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	r.logger.Warn().Err(err).Uint64("first_seq", r.recs[0].Seq).Int("entries", len(r.recs)).Msg("append failed; rebuilding from the log")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,8 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/lasthit/lasthit/gamestate"
 	"github.com/lasthit/lasthit/queue"
 	"github.com/lasthit/lasthit/session"
 )
@@ -79,7 +82,7 @@ func serveFlags(cfg *Config) *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on (HTTP: /ws, /healthz, /readyz)")
 	fs.StringVar(&cfg.Secret, "secret", "", "HMAC key for join tokens, at least 16 bytes; empty: dev mode (dev:<player> tokens, loopback only)")
-	fs.StringVar(&cfg.Redis, "redis", "", "Redis URL for the durable log (reserved: not yet supported; empty: in-memory log)")
+	fs.StringVar(&cfg.Redis, "redis", "", "Redis URL for durable room logs, redis://host:port/db; empty: the in-memory log (nothing survives the process)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "auto (console on a terminal, else JSON lines), json or console")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long a graceful shutdown may take before connections are cut")
@@ -137,9 +140,6 @@ func parseServe(args []string, env envLookup) (Config, error) {
 // building anything; the packages' own validation follows at start.
 func (cfg *Config) validate() error {
 	var errs []error
-	if cfg.Redis != "" {
-		errs = append(errs, errors.New("--redis: not yet supported (the Redis log is a later issue); leave it empty to use the in-memory log"))
-	}
 	if cfg.Secret == "" && !isLoopback(cfg.Addr) {
 		errs = append(errs, fmt.Errorf("--addr %s: dev mode (no --secret) listens only on a loopback address such as 127.0.0.1:7777; set --secret to listen on %s", cfg.Addr, cfg.Addr))
 	}
@@ -186,13 +186,39 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// buildLog makes the room log the configuration asks for. It is the one
-// place the durable log is chosen: the Redis log plugs in here.
-func buildLog(cfg Config) (queue.Log, error) {
-	if cfg.Redis != "" {
-		return nil, errors.New("--redis: not yet supported")
+// buildLog is the one place the durable log is chosen: Redis when --redis
+// is set, else the in-memory log. It reports what an ack is worth and
+// returns a function that releases the log.
+func buildLog(ctx context.Context, cfg Config, logger zerolog.Logger) (queue.Log, func(), error) {
+	if cfg.Redis == "" {
+		logger.Info().Msg("log: in memory; acked actions do not survive this process")
+		return queue.NewMemoryLog(queue.MemoryOptions{}), func() {}, nil
 	}
-	return queue.NewMemoryLog(queue.MemoryOptions{}), nil
+	redis.SetLogger(redisLogger{logger.With().Str("component", "go-redis").Logger()})
+	l, err := queue.NewRedisLog(queue.RedisOptions{URL: cfg.Redis, Game: gamestate.BaronName, Logger: logger})
+	if err != nil {
+		return nil, nil, fmt.Errorf("--redis: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	p, err := l.Persistence(pctx)
+	switch {
+	case err != nil:
+		logger.Warn().Err(err).Msg("log: redis; cannot read its persistence settings, so what an ack survives is unknown")
+	case !p.CrashSafe:
+		logger.Warn().Bool("appendonly", p.AppendOnly).Str("appendfsync", p.AppendFsync).Msg("log: redis; " + p.Summary)
+	default:
+		logger.Info().Bool("appendonly", p.AppendOnly).Str("appendfsync", p.AppendFsync).Msg("log: redis; " + p.Summary)
+	}
+	return l, func() { _ = l.Close() }, nil
+}
+
+// redisLogger sends go-redis's own messages (dial failures, pool
+// trouble) to the process logger instead of its default stderr logger.
+type redisLogger struct{ l zerolog.Logger }
+
+func (r redisLogger) Printf(_ context.Context, format string, v ...any) {
+	r.l.Warn().Msgf(format, v...)
 }
 
 func printServeUsage(w io.Writer) {

@@ -71,9 +71,9 @@ func TestParseServeErrors(t *testing.T) {
 	require.Error(t, err)
 
 	// Every problem at once.
-	_, err = parseServe([]string{"--addr", ":7777", "--redis", "redis://127.0.0.1:6380", "--log-level", "loud", "--rate-limit", "-1"}, envOf(nil))
+	_, err = parseServe([]string{"--addr", ":7777", "--debug-addr", "0.0.0.0:6060", "--log-level", "loud", "--rate-limit", "-1"}, envOf(nil))
 	require.Error(t, err)
-	for _, want := range []string{"--redis: not yet supported", "dev mode (no --secret) listens only on a loopback address", "--log-level", "--rate-limit"} {
+	for _, want := range []string{"--debug-addr", "dev mode (no --secret) listens only on a loopback address", "--log-level", "--rate-limit"} {
 		assert.Contains(t, err.Error(), want)
 	}
 
@@ -110,8 +110,8 @@ func TestHelpAndUsage(t *testing.T) {
 	assert.Equal(t, 2, run([]string{"dance"}, &out, &errOut, envOf(nil)))
 	assert.Equal(t, 2, run(nil, &out, &errOut, envOf(nil)))
 	errOut.Reset()
-	assert.Equal(t, 2, run([]string{"serve", "--redis", "redis://127.0.0.1:6380"}, &out, &errOut, envOf(nil)))
-	assert.Contains(t, errOut.String(), "not yet supported")
+	assert.Equal(t, 1, run([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json", "--redis", "http://not-redis"}, &out, &errOut, envOf(nil)))
+	assert.Contains(t, errOut.String(), "--redis")
 }
 
 func TestTokenCommand(t *testing.T) {

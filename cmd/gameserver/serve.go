@@ -52,10 +52,11 @@ func serve(ctx context.Context, cfg Config, logger zerolog.Logger, listening fun
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	roomLog, err := buildLog(cfg)
+	roomLog, closeLog, err := buildLog(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
+	defer closeLog()
 	reg, err := sequencer.NewRegistry(sequencer.Options{
 		Game:       gamestate.Baron(),
 		Log:        roomLog,
@@ -98,7 +99,7 @@ func serve(ctx context.Context, cfg Config, logger zerolog.Logger, listening fun
 		}
 		defer stopDebug()
 	}
-	logger.Info().Str("addr", ln.Addr().String()).Str("log", "memory").Msg("listening")
+	logger.Info().Str("addr", ln.Addr().String()).Msg("listening")
 	if listening != nil {
 		listening(ln.Addr())
 	}
