@@ -38,7 +38,9 @@ func startServe(t *testing.T, args ...string) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{t: t, cancel: cancel, served: make(chan error, 1)}
 	addrs := make(chan net.Addr, 1)
-	go func() { r.served <- serve(ctx, cfg, newLogger(io.Discard, "warn", "json"), func(a net.Addr) { addrs <- a }) }()
+	go func() {
+		r.served <- serve(ctx, cfg, newLogger(io.Discard, "warn", "json"), func(a net.Addr) { addrs <- a })
+	}()
 	select {
 	case a := <-addrs:
 		r.addr = a.String()
