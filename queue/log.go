@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Errors of the Log contract.
@@ -55,8 +56,19 @@ type Snapshot struct {
 // contract; MemoryLog and the Redis log implement it.
 type Log interface {
 	// Acquire makes the caller the room's writer and returns its epoch,
-	// greater than any epoch handed out for the room before.
-	Acquire(ctx context.Context, room string) (uint64, error)
+	// greater than any epoch handed out for the room before. With a lease
+	// (TTL > 0) it fails with *OwnerError while another node holds the
+	// room's lease; a node may acquire again a room it holds.
+	Acquire(ctx context.Context, room string, lease Lease) (uint64, error)
+	// Renew extends the caller's lease on a room it acquired under epoch,
+	// or fails with ErrLeaseLost.
+	Renew(ctx context.Context, room string, lease Lease, epoch uint64) error
+	// Release gives the lease up (a graceful stop), so another node can
+	// take the room at once instead of waiting for it to expire. Releasing
+	// a lease no longer held is not an error.
+	Release(ctx context.Context, room string, lease Lease, epoch uint64) error
+	// Heartbeat tells other nodes that node is alive for ttl.
+	Heartbeat(ctx context.Context, node Node, ttl time.Duration) error
 	// Append makes b durable. See the package documentation.
 	Append(ctx context.Context, room string, b Batch) error
 	// Read returns at most max records with from <= seq <= to, in order.

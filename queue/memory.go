@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // MemoryOptions configure a MemoryLog.
@@ -55,7 +56,9 @@ func (m *MemoryLog) room(name string) (*memRoom, error) {
 	return r, nil
 }
 
-func (m *MemoryLog) Acquire(_ context.Context, room string) (uint64, error) {
+// Acquire hands out the next epoch. A MemoryLog lives in one process, so
+// there is no other node to hold a lease: leases always succeed.
+func (m *MemoryLog) Acquire(_ context.Context, room string, _ Lease) (uint64, error) {
 	r, err := m.room(room)
 	if err != nil {
 		return 0, err
@@ -65,6 +68,26 @@ func (m *MemoryLog) Acquire(_ context.Context, room string) (uint64, error) {
 	r.meta.Epoch++
 	return r.meta.Epoch, nil
 }
+
+// Renew fails only when another Acquire moved the epoch on.
+func (m *MemoryLog) Renew(_ context.Context, room string, _ Lease, epoch uint64) error {
+	r, err := m.room(room)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.meta.Epoch != epoch {
+		return ErrLeaseLost
+	}
+	return nil
+}
+
+// Release has nothing to release in one process.
+func (m *MemoryLog) Release(context.Context, string, Lease, uint64) error { return nil }
+
+// Heartbeat has nobody to tell in one process.
+func (m *MemoryLog) Heartbeat(context.Context, Node, time.Duration) error { return nil }
 
 func (m *MemoryLog) Append(_ context.Context, room string, b Batch) error {
 	if len(b.Records) == 0 {

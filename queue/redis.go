@@ -24,8 +24,8 @@ type RedisLog struct {
 	direct atomic.Int64 // appends in flight on a connection of their own
 	rooms  string       // key of the rooms index
 
-	appendSc, snapSc script
-	stats            *redisStats
+	appendSc, snapSc, acquireSc, renewSc, releaseSc script
+	stats                                           *redisStats
 }
 
 var _ Log = (*RedisLog)(nil)
@@ -42,13 +42,16 @@ func NewRedisLog(opts RedisOptions) (*RedisLog, error) {
 		return nil, err
 	}
 	l := &RedisLog{
-		opts:     opts,
-		logger:   opts.Logger,
-		client:   redis.NewClient(ro),
-		rooms:    opts.Prefix + ":rooms",
-		appendSc: newScript("lh_append_v1", appendScript),
-		snapSc:   newScript("lh_snapshot_v1", snapshotScript),
-		stats:    newRedisStats(opts.StatsWindow, time.Now()),
+		opts:      opts,
+		logger:    opts.Logger,
+		client:    redis.NewClient(ro),
+		rooms:     opts.Prefix + ":rooms",
+		appendSc:  newScript("lh_append_v1", appendScript),
+		snapSc:    newScript("lh_snapshot_v1", snapshotScript),
+		acquireSc: newScript("lh_acquire_v1", acquireScript),
+		renewSc:   newScript("lh_renew_v1", renewScript),
+		releaseSc: newScript("lh_release_v1", releaseScript),
+		stats:     newRedisStats(opts.StatsWindow, time.Now()),
 	}
 	ap, err := l.client.AutoPipelineWithOptions(&redis.AutoPipelineOptions{
 		MaxBatchSize:         300,
@@ -86,7 +89,7 @@ func (l *RedisLog) Ping(ctx context.Context) error {
 // roomKeys are the keys of one room. The room name sits inside the hash tag
 // braces, so all of them hash to one cluster slot.
 type roomKeys struct {
-	log, meta, epoch, snap string
+	log, meta, epoch, snap, owner string
 }
 
 func (l *RedisLog) keys(room string) (roomKeys, error) {
@@ -94,32 +97,59 @@ func (l *RedisLog) keys(room string) (roomKeys, error) {
 		return roomKeys{}, fmt.Errorf("%w: %q", ErrBadRoom, room)
 	}
 	base := l.opts.Prefix + ":{" + room + "}:"
-	return roomKeys{log: base + "log", meta: base + "meta", epoch: base + "epoch", snap: base + "snap"}, nil
+	return roomKeys{log: base + "log", meta: base + "meta", epoch: base + "epoch", snap: base + "snap", owner: base + "owner"}, nil
 }
 
-// Acquire increments the room's epoch. A retried INCR whose first reply was
-// lost skips an epoch nobody holds, which is harmless. It also marks the
-// room active in the rooms index and records when it was created.
-func (l *RedisLog) Acquire(ctx context.Context, room string) (uint64, error) {
+// Acquire takes the room: without a lease it increments the room's epoch;
+// with one, a script (lh_acquire_v1) refuses while another node holds the
+// room's lease (*OwnerError), else increments the epoch and sets the lease
+// to this node under the new epoch. A retried call whose first reply was
+// lost skips an epoch nobody holds, which only fences more. It also marks
+// the room active in the rooms index and records when it was created.
+func (l *RedisLog) Acquire(ctx context.Context, room string, lease Lease) (uint64, error) {
 	k, err := l.keys(room)
 	if err != nil {
 		return 0, err
 	}
 	var epoch uint64
+	var owned *OwnerError
 	_, err = l.retry(ctx, "acquire", room, func(ctx context.Context) error {
-		now := time.Now().UnixMilli()
-		pipe := l.client.Pipeline()
-		incr := pipe.Incr(ctx, k.epoch)
-		pipe.HSetNX(ctx, k.meta, "created", now)
-		pipe.ZAddGT(ctx, l.rooms, redis.Z{Score: float64(now), Member: room})
-		if _, err := pipe.Exec(ctx); err != nil {
+		owned = nil
+		if lease.TTL <= 0 {
+			incr := l.client.Incr(ctx, k.epoch)
+			if err := incr.Err(); err != nil {
+				return err
+			}
+			epoch = uint64(incr.Val())
+			return nil
+		}
+		reply, err := l.acquireSc.run(ctx, l.client, []string{k.owner, k.epoch},
+			[]any{lease.Node.ID, lease.Node.URL, lease.TTL.Milliseconds()})
+		if err != nil {
 			return err
 		}
-		epoch = uint64(incr.Val())
-		return nil
+		if replyString(reply, 0) == "owned" {
+			owned = &OwnerError{Room: room}
+			owned.Epoch, owned.Owner = parseOwner(replyString(reply, 1))
+			return nil
+		}
+		epoch, err = strconv.ParseUint(replyString(reply, 1), 10, 64)
+		return err
 	})
 	if err != nil {
 		return 0, err
+	}
+	if owned != nil {
+		alive, err := l.client.Exists(ctx, l.nodeKey(owned.Owner.ID)).Result()
+		owned.Alive = err == nil && alive == 1
+		return 0, owned
+	}
+	now := time.Now().UnixMilli()
+	pipe := l.client.Pipeline()
+	pipe.HSetNX(ctx, k.meta, "created", now)
+	pipe.ZAddGT(ctx, l.rooms, redis.Z{Score: float64(now), Member: room})
+	if _, err := pipe.Exec(ctx); err != nil {
+		l.logger.Debug().Err(err).Str("room", room).Msg("rooms index not updated")
 	}
 	return epoch, nil
 }

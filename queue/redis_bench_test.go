@@ -127,7 +127,7 @@ func benchAppend(b *testing.B, srv *redistest.Server, rooms, players int, impl s
 	sims := make([]*simRoom, rooms)
 	for i := range sims {
 		name := fmt.Sprintf("room%04d", i)
-		epoch, err := l.Acquire(ctx, name)
+		epoch, err := l.Acquire(ctx, name, Lease{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -62,7 +62,7 @@ func testLostReplies(t *testing.T, srv *redistest.Server, directAppends int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e, err := l.Acquire(ctx, room)
+			e, err := l.Acquire(ctx, room, queue.Lease{})
 			if err != nil {
 				errs <- err
 				return
@@ -148,7 +148,7 @@ func TestRedisKillAppendfsyncAlways(t *testing.T) {
 						return false
 					default:
 					}
-					e, err := l.Acquire(ctx, w.room)
+					e, err := l.Acquire(ctx, w.room, queue.Lease{})
 					if err != nil {
 						continue
 					}
@@ -253,7 +253,7 @@ func TestRedisUnavailable(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{AppendOnly: true, AppendFsync: "always"})
 	l := newRedisLog(t, srv.URL(), queue.RedisOptions{RetryDeadline: 300 * time.Millisecond, OpTimeout: 100 * time.Millisecond, DialTimeout: 100 * time.Millisecond})
 	ctx := testCtx(t, 20*time.Second)
-	e, err := l.Acquire(ctx, "r")
+	e, err := l.Acquire(ctx, "r", queue.Lease{})
 	require.NoError(t, err)
 	require.NoError(t, l.Append(ctx, "r", queue.Batch{Epoch: e, Records: logtest.Recs(1, 2, 0), Hash: 2}))
 

@@ -55,7 +55,8 @@ type RoomInfo struct {
 	LastAt     int64  // room time of the last entry, ns
 	Epoch      uint64 // current fencing epoch
 	WriteEpoch uint64 // epoch of the last append
-	// Owner is the lease holder. Always empty until ownership leases exist.
+	// Owner is the lease holder ("<node id> <url>"), empty when the lease
+	// has expired or was released.
 	Owner       string
 	StreamLen   int64 // entries in the stream (LastSeq-FirstSeq+1)
 	SnapshotSeq uint64
@@ -72,12 +73,13 @@ func (l *RedisLog) RoomInfo(ctx context.Context, room string) (RoomInfo, error) 
 		return RoomInfo{}, err
 	}
 	var (
-		meta  map[string]string
-		epS   string
-		xlen  int64
-		snapS string
-		score float64
-		inIx  bool
+		meta   map[string]string
+		epS    string
+		xlen   int64
+		snapS  string
+		score  float64
+		inIx   bool
+		ownerS string
 	)
 	_, err = l.retry(ctx, "room info", room, func(ctx context.Context) error {
 		pipe := l.client.Pipeline()
@@ -86,11 +88,13 @@ func (l *RedisLog) RoomInfo(ctx context.Context, room string) (RoomInfo, error) 
 		xl := pipe.XLen(ctx, k.log)
 		sn := pipe.HGet(ctx, k.snap, "seq")
 		zs := pipe.ZScore(ctx, l.rooms, room)
+		ow := pipe.Get(ctx, k.owner)
 		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 			return err
 		}
 		meta, epS, xlen, snapS = hm.Val(), ep.Val(), xl.Val(), sn.Val()
 		score, inIx = zs.Val(), zs.Err() == nil
+		ownerS = ow.Val()
 		return nil
 	})
 	if err != nil {
@@ -110,6 +114,10 @@ func (l *RedisLog) RoomInfo(ctx context.Context, room string) (RoomInfo, error) 
 		Epoch:     m.Epoch,
 		StreamLen: xlen,
 		Game:      meta["game"],
+	}
+	if ownerS != "" {
+		_, n := parseOwner(ownerS)
+		info.Owner = n.ID + " " + n.URL
 	}
 	var errs []error
 	if info.WriteEpoch, err = parseSeqField(meta["epoch"], 0); err != nil {

@@ -31,7 +31,7 @@ func TestRedisSnapshotPlusTailReplay(t *testing.T) {
 	l := newRedisLog(t, srv.URL(), queue.RedisOptions{Game: gamestate.BaronName})
 	spec := gamestate.Baron()
 	game := spec.New()
-	epoch, err := l.Acquire(ctx, "baron1")
+	epoch, err := l.Acquire(ctx, "baron1", queue.Lease{})
 	require.NoError(t, err)
 
 	players := []string{"ana", "bo", "cy", "dee"}

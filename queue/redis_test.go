@@ -80,7 +80,7 @@ func TestRedisKeyLayout(t *testing.T) {
 	ctx := testCtx(t, 20*time.Second)
 	l := newRedisLog(t, srv.URL(), queue.RedisOptions{Prefix: "lh", Game: "baron"})
 
-	e, err := l.Acquire(ctx, "r1")
+	e, err := l.Acquire(ctx, "r1", queue.Lease{})
 	require.NoError(t, err)
 	recs := logtest.Recs(1, 3, 0)
 	require.NoError(t, l.Append(ctx, "r1", queue.Batch{Epoch: e, Records: recs, Hash: logtest.Hash(3)}))
@@ -119,7 +119,7 @@ func TestRedisKeyLayout(t *testing.T) {
 
 	// Another log on the same Redis (a new server process) continues.
 	l2 := newRedisLog(t, srv.URL(), queue.RedisOptions{Prefix: "lh"})
-	e2, err := l2.Acquire(ctx, "r1")
+	e2, err := l2.Acquire(ctx, "r1", queue.Lease{})
 	require.NoError(t, err)
 	require.Equal(t, uint64(2), e2)
 	m, err := l2.Meta(ctx, "r1")
@@ -130,7 +130,7 @@ func TestRedisKeyLayout(t *testing.T) {
 
 	// The default prefix is lh; a custom one is used for every key.
 	l3 := newRedisLog(t, srv.URL(), queue.RedisOptions{Prefix: "other"})
-	_, err = l3.Acquire(ctx, "r1")
+	_, err = l3.Acquire(ctx, "r1", queue.Lease{})
 	require.NoError(t, err)
 	require.Equal(t, "1", raw.Get(ctx, "other:{r1}:epoch").Val())
 }
@@ -153,7 +153,7 @@ func TestRedisGetters(t *testing.T) {
 
 	epochs := map[string]uint64{}
 	for _, room := range []string{"a", "b", "c"} {
-		e, err := l.Acquire(ctx, room)
+		e, err := l.Acquire(ctx, room, queue.Lease{})
 		require.NoError(t, err)
 		epochs[room] = e
 	}
@@ -173,7 +173,7 @@ func TestRedisGetters(t *testing.T) {
 	require.Empty(t, rooms)
 
 	require.NoError(t, l.SaveSnapshot(ctx, "a", queue.Snapshot{Seq: 25, Hash: logtest.Hash(25), State: []byte("s")}))
-	e2, err := l.Acquire(ctx, "a")
+	e2, err := l.Acquire(ctx, "a", queue.Lease{})
 	require.NoError(t, err)
 	info, err := l.RoomInfo(ctx, "a")
 	require.NoError(t, err)
@@ -226,7 +226,7 @@ func TestRedisStats(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	ctx := testCtx(t, 20*time.Second)
 	l := newRedisLog(t, srv.URL(), queue.RedisOptions{})
-	e, err := l.Acquire(ctx, "r")
+	e, err := l.Acquire(ctx, "r", queue.Lease{})
 	require.NoError(t, err)
 	for i := uint64(0); i < 20; i++ {
 		require.NoError(t, l.Append(ctx, "r", queue.Batch{Epoch: e, Records: logtest.Recs(i*5+1, i*5+5, 0), Hash: 1}))
@@ -257,7 +257,7 @@ func TestRedisScriptReload(t *testing.T) {
 	raw := rawClient(t, srv)
 	ctx := testCtx(t, 20*time.Second)
 	l := newRedisLog(t, srv.URL(), queue.RedisOptions{Retain: 2})
-	e, err := l.Acquire(ctx, "r")
+	e, err := l.Acquire(ctx, "r", queue.Lease{})
 	require.NoError(t, err)
 	for i := uint64(1); i <= 3; i++ {
 		require.NoError(t, raw.ScriptFlush(ctx).Err())

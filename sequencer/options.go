@@ -47,6 +47,15 @@ type Options struct {
 	// Default 16 KiB.
 	EventSlab int
 
+	// Node names this server in room leases and redirects.
+	Node queue.Node
+	// LeaseTTL is how long a room's lease lasts without renewal. It is
+	// renewed every LeaseTTL/4; a room whose lease could not be renewed
+	// for LeaseTTL/2 stops itself, before the lease can expire under it.
+	// The node heartbeat lasts LeaseTTL/2. Default 0: no leases (one
+	// server alone on its log).
+	LeaseTTL time.Duration
+
 	// newInbox replaces the room queue (tests and the channel baseline).
 	newInbox func(stamper *Stamper, limit int, lastAt int64) inbox
 }
@@ -110,6 +119,12 @@ func (o *Options) validate() error {
 	if o.IdleTimeout < 0 {
 		errs = append(errs, fmt.Errorf("IdleTimeout: must be positive, got %v", o.IdleTimeout))
 	}
+	if o.LeaseTTL < 0 {
+		errs = append(errs, fmt.Errorf("LeaseTTL: must be positive, got %v", o.LeaseTTL))
+	}
+	if o.LeaseTTL > 0 && o.Node.ID == "" {
+		errs = append(errs, errors.New("Node.ID: required with LeaseTTL"))
+	}
 	if o.LogTimeout < 0 {
 		errs = append(errs, fmt.Errorf("LogTimeout: must be positive, got %v", o.LogTimeout))
 	}
@@ -118,3 +133,6 @@ func (o *Options) validate() error {
 	}
 	return nil
 }
+
+// lease is what this server asks the log for when it takes a room.
+func (o *Options) lease() queue.Lease { return queue.Lease{Node: o.Node, TTL: o.LeaseTTL} }

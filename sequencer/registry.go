@@ -51,6 +51,11 @@ func NewRegistry(opts Options) (*Registry, error) {
 	if err := g.goroutine(g.janitor); err != nil {
 		return nil, err
 	}
+	if opts.LeaseTTL > 0 {
+		if err := g.goroutine(g.leaser); err != nil {
+			return nil, err
+		}
+	}
 	return g, nil
 }
 
@@ -257,4 +262,74 @@ func (g *Registry) wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// leaser keeps this node's heartbeat and its rooms' leases alive. Every
+// LeaseTTL/4 it renews each open room's lease; a room whose lease is lost,
+// or could not be renewed for LeaseTTL/2 (so it might expire before the
+// next try), is halted at once: it stops writing, and its members reconnect
+// to wherever the room lives now.
+func (g *Registry) leaser() {
+	ttl := g.opts.LeaseTTL
+	t := time.NewTicker(ttl / 4)
+	defer t.Stop()
+	for {
+		g.heartbeat()
+		select {
+		case <-g.quit:
+			return
+		case <-t.C:
+		}
+		// One deadline for the whole round: with the log down, every
+		// renewal fails within it and no room waits behind the others.
+		ctx, cancel := context.WithTimeout(context.Background(), ttl/4)
+		for _, r := range g.openRooms() {
+			g.renew(ctx, r)
+		}
+		cancel()
+	}
+}
+
+func (g *Registry) heartbeat() {
+	ctx, cancel := context.WithTimeout(context.Background(), g.opts.LeaseTTL/4)
+	defer cancel()
+	if err := g.opts.Log.Heartbeat(ctx, g.opts.Node, g.opts.LeaseTTL/2); err != nil {
+		g.opts.Logger.Warn().Err(err).Msg("node heartbeat not written")
+	}
+}
+
+func (g *Registry) renew(ctx context.Context, r *Room) {
+	ttl := g.opts.LeaseTTL
+	asked := time.Now()
+	err := g.opts.Log.Renew(ctx, r.name, g.opts.lease(), r.leaseEpoch.Load())
+	switch {
+	case err == nil:
+		r.renewedAt.Store(asked.UnixNano())
+	case errors.Is(err, queue.ErrLeaseLost):
+		r.logger.Warn().Msg("room lease lost; stopping the room")
+		r.halt(fmt.Errorf("%w: %w", ErrUnavailable, err))
+	case time.Since(time.Unix(0, r.renewedAt.Load())) >= ttl/2:
+		r.logger.Warn().Err(err).Msg("room lease not renewed in time; stopping the room")
+		r.halt(fmt.Errorf("%w: %w: %w", ErrUnavailable, queue.ErrLeaseLost, err))
+	default:
+		r.logger.Warn().Err(err).Msg("room lease renewal failed; retrying")
+	}
+}
+
+// openRooms lists the rooms whose loops run and are not stopping.
+func (g *Registry) openRooms() []*Room {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]*Room, 0, len(g.rooms))
+	for _, s := range g.rooms {
+		select {
+		case <-s.ready:
+		default:
+			continue
+		}
+		if s.room != nil && !s.room.stopping.Load() {
+			out = append(out, s.room)
+		}
+	}
+	return out
 }

@@ -143,7 +143,7 @@ func TestRebuildChecksHash(t *testing.T) {
 	meta, err := log.Meta(ctx, room.Name())
 	require.NoError(t, err)
 	// Append one entry whose result is a lie, under the current epoch.
-	epoch, err := log.Acquire(ctx, room.Name())
+	epoch, err := log.Acquire(ctx, room.Name(), queue.Lease{})
 	require.NoError(t, err)
 	lie := fmt.Sprintf(`{"type":"event","seq":%d,"at":%d,"player":"","cseq":0,"kind":"respawn","target":"baron","result":{"ok":true,"baron_hp":1}}`, meta.LastSeq+1, meta.LastAt+1)
 	require.NoError(t, log.Append(ctx, room.Name(), queue.Batch{Epoch: epoch, Hash: meta.LastHash,
@@ -194,7 +194,7 @@ func TestAppendFailures(t *testing.T) {
 	assert.False(t, acks[0].Dup)
 
 	// Another owner takes the room: this one is fenced and stops.
-	_, err = gate.Acquire(ctx, "r1")
+	_, err = gate.Acquire(ctx, "r1", queue.Lease{})
 	require.NoError(t, err)
 	require.NoError(t, room.Push(Action{Player: "p", CSeq: 3, Kind: gamestate.KindAttack, Target: "baron", Reply: rp}))
 	select {

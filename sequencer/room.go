@@ -103,6 +103,9 @@ type Room struct {
 
 	stopping   atomic.Bool // set by Stop and when the loop ends
 	halted     atomic.Bool // stop like a crash: nothing more is sequenced
+	haltErr    atomic.Pointer[error]
+	leaseEpoch atomic.Uint64 // the epoch the room's lease is held under
+	renewedAt  atomic.Int64  // unix ns when the last successful renewal was sent
 	members    atomic.Int32
 	lastActive atomic.Int64 // unix ns of the last action or command
 	stopErr    atomic.Pointer[error]
@@ -156,7 +159,8 @@ func (r *Room) rebuild(ctx context.Context) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.LogTimeout)
 	defer cancel()
 	log := r.opts.Log
-	epoch, err := log.Acquire(ctx, r.name)
+	asked := time.Now()
+	epoch, err := log.Acquire(ctx, r.name, r.opts.lease())
 	if err != nil {
 		return 0, fmt.Errorf("acquire room %s: %w", r.name, err)
 	}
@@ -199,6 +203,8 @@ func (r *Room) rebuild(ctx context.Context) (int64, error) {
 		}
 	}
 	r.game, r.epoch, r.lastSeq, r.lastAt, r.dedupe = rp.Game(), epoch, rp.Seq(), rp.At(), dd
+	r.leaseEpoch.Store(epoch)
+	r.renewedAt.Store(asked.UnixNano())
 	if ok {
 		r.snapSeq = snap.Seq
 	}
@@ -291,9 +297,14 @@ func (r *Room) Stop() {
 }
 
 // halt ends the loop the way a crash would: queued actions are neither
-// sequenced nor answered, members get no leave entry. Tests use it to
-// rebuild a room from its log as another server would.
-func (r *Room) halt() {
+// sequenced nor answered, members get no leave entry, and they are dropped
+// with err (nil: ErrClosed). A lost lease halts a room: it may no longer
+// write, and its members reconnect wherever the room lives now. Tests use
+// it to rebuild a room from its log as another server would.
+func (r *Room) halt(err error) {
+	if err != nil {
+		r.haltErr.Store(&err)
+	}
 	r.halted.Store(true)
 	r.Stop()
 }
@@ -318,7 +329,11 @@ func (r *Room) run() {
 		case <-r.stop:
 			if r.halted.Load() {
 				r.q.close()
-				r.end(ErrClosed)
+				var err error
+				if p := r.haltErr.Load(); p != nil {
+					err = *p
+				}
+				r.end(err)
 				return
 			}
 			// A graceful stop: members leave in the log (they join again
@@ -328,6 +343,7 @@ func (r *Room) run() {
 			}
 			r.q.close()
 			r.cycle()
+			r.release()
 			r.end(nil)
 			return
 		}
@@ -336,6 +352,19 @@ func (r *Room) run() {
 			r.end(err)
 			return
 		}
+	}
+}
+
+// release gives the room's lease up after a graceful stop, so another
+// server can take it at once.
+func (r *Room) release() {
+	if r.opts.LeaseTTL <= 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.opts.LogTimeout)
+	defer cancel()
+	if err := r.opts.Log.Release(ctx, r.name, r.opts.lease(), r.epoch); err != nil {
+		r.logger.Warn().Err(err).Msg("lease not released; it expires by itself")
 	}
 }
 

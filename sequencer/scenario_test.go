@@ -175,7 +175,7 @@ func (s *scenario) run(cmds []string) []string {
 			s.clock.advance(d)
 		case "crash", "restart":
 			if f[0] == "crash" {
-				s.room.halt()
+				s.room.halt(nil)
 			}
 			require.NoError(s.t, s.reg.Stop(ctx, s.room.Name()))
 			s.room = openTestRoom(s.t, s.reg, "scenario")

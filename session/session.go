@@ -301,7 +301,7 @@ func (s *session) sendWelcome(ctx context.Context, room string, since uint64, w 
 // refuseJoin answers an error of Registry.Room or Room.Join.
 func (s *session) refuseJoin(err error) {
 	var r redirecter
-	if errors.As(err, &r) {
+	if errors.As(err, &r) && r.RedirectURL() != "" {
 		if s.writeDirect(encodeRedirect(r.RedirectURL())) == nil {
 			s.closeDirect(CloseRedirect, "room is served elsewhere", true)
 		}
@@ -314,8 +314,9 @@ func (s *session) refuseJoin(err error) {
 	s.refuse(perr, code, true)
 }
 
-// redirecter is an error that names the server owning a room (the
-// failover work will return one from Registry.Room).
+// redirecter is an error that names the server owning a room
+// (queue.OwnerError from Registry.Room). An empty URL means the owner is
+// not answering and its lease has not expired yet: try again later.
 type redirecter interface{ RedirectURL() string }
 
 // joinFailure maps an error of Registry.Room or Room.Join to the error
@@ -502,6 +503,11 @@ func (s *session) Dropped(reason error) {
 			text = "server shutting down"
 		}
 		s.out.close(closing{code: CloseGoingAway, text: text, flush: true})
+	case errors.Is(reason, queue.ErrLeaseLost), errors.Is(reason, queue.ErrFenced):
+		// Another server has the room now (or will once the lease
+		// expires): reconnect and be sent there.
+		s.logger.Warn().Err(reason).Msg("room moved")
+		s.out.close(closing{code: CloseRedirect, text: "room moved: reconnect with since", flush: true})
 	default:
 		s.logger.Warn().Err(reason).Msg("room stopped")
 		s.out.close(closing{code: CloseTryLater, text: "room unavailable: reconnect with since", flush: true})

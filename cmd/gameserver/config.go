@@ -38,6 +38,9 @@ type Config struct {
 	LogFormat       string // auto, json or console
 	ShutdownTimeout time.Duration
 	DebugAddr       string // net/http/pprof, loopback only; empty: off
+	NodeID          string // unique per process; empty: generated
+	Advertise       string // ws URL clients are redirected to; empty: from the listener
+	LeaseTTL        time.Duration
 	MaxPlayers      int
 	QueueLimit      int
 	// Session holds the connection limits; serve adds Logger and Secret.
@@ -87,6 +90,9 @@ func serveFlags(cfg *Config) *flag.FlagSet {
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "auto (console on a terminal, else JSON lines), json or console")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long a graceful shutdown may take before connections are cut")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "loopback address serving /debug/pprof/ for profiling; empty: off")
+	fs.StringVar(&cfg.NodeID, "node-id", "", "this server's id in room leases (with --redis); empty: <hostname>-<pid>-<random>")
+	fs.StringVar(&cfg.Advertise, "advertise", "", "WebSocket URL other servers redirect this server's rooms' clients to, ws://host:port/ws; empty: ws://<listen address>/ws")
+	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 3*time.Second, "room lease lifetime with --redis: renewed every ttl/4; a dead server's rooms move after at most this long")
 	fs.IntVar(&cfg.MaxPlayers, "max-players", cfg.MaxPlayers, "players per room; one more gets room_full")
 	fs.IntVar(&cfg.QueueLimit, "queue-limit", cfg.QueueLimit, "actions waiting per room; one more gets reject busy")
 	fs.Int64Var(&s.ReadLimit, "read-limit", s.ReadLimit, "largest client frame in bytes; larger closes with 1009")
@@ -159,6 +165,15 @@ func (cfg *Config) validate() error {
 	}
 	if cfg.DebugAddr != "" && !isLoopback(cfg.DebugAddr) {
 		errs = append(errs, fmt.Errorf("--debug-addr %q: must be a loopback address", cfg.DebugAddr))
+	}
+	if cfg.LeaseTTL < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("--lease-ttl %v: must be at least 100ms", cfg.LeaseTTL))
+	}
+	if cfg.Advertise != "" && !strings.HasPrefix(cfg.Advertise, "ws://") && !strings.HasPrefix(cfg.Advertise, "wss://") {
+		errs = append(errs, fmt.Errorf("--advertise %q: want a ws:// or wss:// URL", cfg.Advertise))
+	}
+	if strings.ContainsAny(cfg.NodeID, "| \t") {
+		errs = append(errs, fmt.Errorf("--node-id %q: may not contain '|' or spaces", cfg.NodeID))
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout %v: must be positive", cfg.ShutdownTimeout))

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -10,11 +12,13 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/lasthit/lasthit/gamestate"
+	"github.com/lasthit/lasthit/queue"
 	"github.com/lasthit/lasthit/sequencer"
 	"github.com/lasthit/lasthit/session"
 )
@@ -57,13 +61,32 @@ func serve(ctx context.Context, cfg Config, logger zerolog.Logger, listening fun
 		return err
 	}
 	defer closeLog()
-	reg, err := sequencer.NewRegistry(sequencer.Options{
+	// Listen before building the registry: the advertised URL of room
+	// leases defaults to the bound address.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	seqOpts := sequencer.Options{
 		Game:       gamestate.Baron(),
 		Log:        roomLog,
 		Logger:     logger,
 		MaxPlayers: cfg.MaxPlayers,
 		QueueLimit: cfg.QueueLimit,
-	})
+	}
+	if cfg.Redis != "" {
+		seqOpts.Node = queue.Node{ID: cfg.NodeID, URL: cfg.Advertise}
+		if seqOpts.Node.ID == "" {
+			seqOpts.Node.ID = defaultNodeID()
+		}
+		if seqOpts.Node.URL == "" {
+			seqOpts.Node.URL = "ws://" + ln.Addr().String() + "/ws"
+		}
+		seqOpts.LeaseTTL = cfg.LeaseTTL
+		logger.Info().Str("node", seqOpts.Node.ID).Str("advertise", seqOpts.Node.URL).Dur("lease_ttl", cfg.LeaseTTL).Msg("room leases")
+	}
+	reg, err := sequencer.NewRegistry(seqOpts)
 	if err != nil {
 		return err
 	}
@@ -77,11 +100,6 @@ func serve(ctx context.Context, cfg Config, logger zerolog.Logger, listening fun
 	}
 	if srv.DevMode() {
 		logger.Warn().Msg("dev mode: no --secret, so any dev:<player> token is accepted; listening on loopback only")
-	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		_ = srv.Shutdown(context.Background())
-		return err
 	}
 	hs := &http.Server{
 		Handler:           routes(srv),
@@ -126,6 +144,18 @@ func serve(ctx context.Context, cfg Config, logger zerolog.Logger, listening fun
 		return serveErr
 	}
 	return nil
+}
+
+// defaultNodeID is unique per process: host, pid and a random suffix, so a
+// restarted server never mistakes its predecessor's leases for its own.
+func defaultNodeID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "node"
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", strings.ReplaceAll(host, "|", "_"), os.Getpid(), hex.EncodeToString(b[:]))
 }
 
 // serveDebug serves net/http/pprof on its own loopback listener, apart

@@ -92,7 +92,7 @@ func batch(epoch uint64, recs []queue.Record) queue.Batch {
 
 func acquire(t *testing.T, l queue.Log, room string) uint64 {
 	t.Helper()
-	e, err := l.Acquire(ctx(t), room)
+	e, err := l.Acquire(ctx(t), room, queue.Lease{})
 	require.NoError(t, err)
 	return e
 }
@@ -128,7 +128,7 @@ func requireMeta(t *testing.T, l queue.Log, room string, want queue.Meta) {
 func testBadRoom(t *testing.T, l queue.Log) {
 	c := ctx(t)
 	for _, room := range []string{"", "has space", "brace{x}", "colon:x", "slash/x", "é", strings.Repeat("r", 65)} {
-		_, err := l.Acquire(c, room)
+		_, err := l.Acquire(c, room, queue.Lease{})
 		require.ErrorIs(t, err, queue.ErrBadRoom, "Acquire %q", room)
 		err = l.Append(c, room, batch(1, Recs(1, 1, 0)))
 		require.ErrorIs(t, err, queue.ErrBadRoom, "Append %q", room)
@@ -142,9 +142,9 @@ func testBadRoom(t *testing.T, l queue.Log) {
 		require.ErrorIs(t, err, queue.ErrBadRoom, "LoadSnapshot %q", room)
 	}
 	// The longest valid name and every allowed character work.
-	_, err := l.Acquire(c, strings.Repeat("r", 64))
+	_, err := l.Acquire(c, strings.Repeat("r", 64), queue.Lease{})
 	require.NoError(t, err)
-	_, err = l.Acquire(c, "Az09_.-")
+	_, err = l.Acquire(c, "Az09_.-", queue.Lease{})
 	require.NoError(t, err)
 }
 
@@ -401,7 +401,7 @@ func testConcurrentRooms(t *testing.T, l queue.Log) {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			e, err := l.Acquire(context.Background(), room)
+			e, err := l.Acquire(context.Background(), room, queue.Lease{})
 			if err != nil {
 				errs <- err
 				return
