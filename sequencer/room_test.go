@@ -356,3 +356,37 @@ func TestOptionsValidate(t *testing.T) {
 		assert.Contains(t, err.Error(), want)
 	}
 }
+
+// A room whose lease is lost (another node took it: here a second registry
+// on the same log) halts at once: its members are dropped with
+// ErrLeaseLost, nothing more is sequenced by it, and the new owner goes on
+// from the last durable seq.
+func TestLostLeaseHaltsRoom(t *testing.T) {
+	log := queue.NewMemoryLog(queue.MemoryOptions{})
+	ttl := 200 * time.Millisecond
+	a := newTestRegistry(t, Options{Log: log, Node: queue.Node{ID: "a"}, LeaseTTL: ttl})
+	room := openTestRoom(t, a, "r1")
+	ctx := context.Background()
+	sub := &recorder{}
+	_, err := room.Join(ctx, "p", sub)
+	require.NoError(t, err)
+	rp := &replies{}
+	require.NoError(t, room.Push(Action{Player: "p", CSeq: 1, Kind: gamestate.KindAttack, Target: "baron", Reply: rp}))
+	flush(t, room)
+
+	b := newTestRegistry(t, Options{Log: log, Node: queue.Node{ID: "b"}, LeaseTTL: ttl})
+	taken := openTestRoom(t, b, "r1")
+	select {
+	case <-room.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the room that lost its lease did not stop")
+	}
+	_, dropped := sub.snapshot()
+	assert.ErrorIs(t, dropped, queue.ErrLeaseLost)
+	assert.ErrorIs(t, room.Push(Action{Player: "p", CSeq: 2, Kind: gamestate.KindAttack, Target: "baron"}), ErrClosed)
+
+	info, err := taken.Info(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), info.Seq, "join and the acked attack")
+	assert.Equal(t, uint64(2), info.Epoch)
+}
