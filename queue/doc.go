@@ -37,6 +37,11 @@
 //	                 refresh, unix ms)
 //	lh:{room}:epoch  string, the fencing counter: INCR on every Acquire
 //	lh:{room}:snap   hash: seq, hash, at, state
+//	lh:{room}:owner  string "<epoch>|<node id>|<url>" with a PX expiry:
+//	                 the room's lease (lh_acquire_v1, lh_renew_v1,
+//	                 lh_release_v1)
+//	lh:node:<id>     string, the node's URL with a PX expiry: its
+//	                 heartbeat, read to tell a live owner from a dead one
 //	lh:rooms         sorted set of room names, score = last activity (unix
 //	                 ms), refreshed at most every IndexInterval per room
 //
