@@ -69,7 +69,10 @@ type Log interface {
 	Release(ctx context.Context, room string, lease Lease, epoch uint64) error
 	// Heartbeat tells other nodes that node is alive for ttl.
 	Heartbeat(ctx context.Context, node Node, ttl time.Duration) error
-	// Append makes b durable. See the package documentation.
+	// Append makes b durable. See the package documentation. It must
+	// return within a bound of its own (the room loop passes a context
+	// that is canceled only when the room halts): MemoryLog never waits,
+	// RedisLog gives up after RetryDeadline.
 	Append(ctx context.Context, room string, b Batch) error
 	// Read returns at most max records with from <= seq <= to, in order.
 	// It returns ErrTrimmed when from is older than the oldest kept entry.

@@ -39,7 +39,10 @@ type Options struct {
 	// IdleTimeout stops a room that has had no members and no actions for
 	// this long. Default 5m.
 	IdleTimeout time.Duration
-	// LogTimeout bounds one call to the Log. Default 5s.
+	// LogTimeout bounds the room's calls to the Log other than appends
+	// (acquire and rebuild, snapshots, release). Appends are bounded by the
+	// log itself (RedisLog retries for RetryDeadline) and abandoned when
+	// the room halts. Default 5s.
 	LogTimeout time.Duration
 	// ReadPage is how many records a rebuild reads per call. Default 1024.
 	ReadPage int

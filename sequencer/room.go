@@ -96,6 +96,8 @@ type Room struct {
 	opts   *Options
 	logger zerolog.Logger
 	q      inbox
+	ctx    context.Context // canceled when the room halts or ends
+	cancel context.CancelFunc
 	cmds   chan command
 	stop   chan struct{}
 	done   chan struct{}
@@ -143,8 +145,10 @@ func openRoom(ctx context.Context, name string, opts *Options, stamper *Stamper)
 		dedupe: newDedupe(opts.DedupeWindow),
 		slab:   eventSlab{size: opts.EventSlab},
 	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
 	lastAt, err := r.rebuild(ctx)
 	if err != nil {
+		r.cancel()
 		return nil, err
 	}
 	r.q = opts.newInbox(stamper, opts.QueueLimit, lastAt)
@@ -307,6 +311,7 @@ func (r *Room) halt(err error) {
 	}
 	r.halted.Store(true)
 	r.Stop()
+	r.cancel()
 }
 
 func (r *Room) touch() { r.lastActive.Store(time.Now().UnixNano()) }
@@ -371,6 +376,7 @@ func (r *Room) release() {
 // end drops every subscriber and releases waiting flushers.
 func (r *Room) end(err error) {
 	r.stopping.Store(true)
+	r.cancel()
 	if err != nil {
 		r.stopErr.Store(&err)
 		r.logger.Error().Err(err).Msg("room stopped")
@@ -555,10 +561,12 @@ func (r *Room) dupReply(a *Action, last, lastSeq uint64) reply {
 		Message: fmt.Sprintf("cseq %d is not above %d, the last sequenced cseq of player %s", a.CSeq, last, a.Player)}}
 }
 
+// append makes the batch durable. It carries no timeout of its own (a
+// timer per batch costs more than the rest of a small batch): the log
+// bounds its own retries (RedisLog.RetryDeadline), and a halt cancels the
+// room's context, abandoning an append the room may no longer make.
 func (r *Room) append() error {
-	ctx, cancel := context.WithTimeout(context.Background(), r.opts.LogTimeout)
-	defer cancel()
-	err := r.opts.Log.Append(ctx, r.name, queue.Batch{Epoch: r.epoch, Records: r.recs, Hash: r.game.Hash()})
+	err := r.opts.Log.Append(r.ctx, r.name, queue.Batch{Epoch: r.epoch, Records: r.recs, Hash: r.game.Hash()})
 	if err == nil {
 		last := &r.recs[len(r.recs)-1]
 		r.lastSeq, r.lastAt = last.Seq, last.At
@@ -575,7 +583,7 @@ func (r *Room) append() error {
 // without answering the batch: its outcome is unknown, and clients resend
 // the same cseqs elsewhere.
 func (r *Room) appendFailed(err error) error {
-	if errors.Is(err, queue.ErrFenced) || errors.Is(err, queue.ErrConflict) {
+	if r.halted.Load() || errors.Is(err, queue.ErrFenced) || errors.Is(err, queue.ErrConflict) {
 		// Another writer has the room (or wrote it: a conflict cannot
 		// happen under a single writer). Nothing of this batch is ours to
 		// publish.
