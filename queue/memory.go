@@ -29,7 +29,7 @@ var _ Log = (*MemoryLog)(nil)
 type memRoom struct {
 	mu    sync.Mutex
 	meta  Meta
-	recs  []Record // recs[i].Seq == meta.FirstSeq+i
+	recs  recordRing // recs.at(i).Seq == meta.FirstSeq+i
 	snap  Snapshot
 	hasSn bool
 }
@@ -112,7 +112,7 @@ func (m *MemoryLog) Append(_ context.Context, room string, b Batch) error {
 			return fmt.Errorf("%w: seq %d at position %d of a batch starting at %d", ErrConflict, b.Records[i].Seq, i, first)
 		}
 	}
-	r.recs = append(r.recs, b.Records...)
+	r.recs.push(b.Records)
 	last := b.Records[len(b.Records)-1]
 	r.meta.LastSeq = last.Seq
 	r.meta.LastAt = last.At
@@ -129,7 +129,7 @@ func (r *memRoom) checkRetryLocked(b Batch) error {
 		return fmt.Errorf("%w: batch %d..%d, log at %d", ErrConflict, first, last, r.meta.LastSeq)
 	}
 	for i, rec := range b.Records {
-		have := r.recs[first-r.meta.FirstSeq+uint64(i)]
+		have := r.recs.at(int(first - r.meta.FirstSeq + uint64(i)))
 		if have.Seq != rec.Seq || have.Stamp != rec.Stamp || have.At != rec.At || !bytes.Equal(have.Event, rec.Event) {
 			return fmt.Errorf("%w: seq %d differs from the logged entry", ErrConflict, rec.Seq)
 		}
@@ -159,7 +159,7 @@ func (m *MemoryLog) Read(_ context.Context, room string, from, to uint64, max in
 	n := min(to-from+1, uint64(max))
 	start := from - r.meta.FirstSeq
 	out := make([]Record, n)
-	copy(out, r.recs[start:start+n])
+	r.recs.copyOut(out, int(start), int(n))
 	return out, nil
 }
 
@@ -194,17 +194,12 @@ func (m *MemoryLog) SaveSnapshot(_ context.Context, room string, s Snapshot) err
 	return nil
 }
 
-// trimLocked drops entries below keepFrom. The kept tail moves to the
-// front of the same array, so a room's log settles into one allocation of
-// about twice its retention instead of reallocating as it grows.
+// trimLocked drops entries below keepFrom.
 func (r *memRoom) trimLocked(keepFrom uint64) {
 	if keepFrom <= r.meta.FirstSeq {
 		return
 	}
-	drop := keepFrom - r.meta.FirstSeq
-	n := copy(r.recs, r.recs[drop:])
-	clear(r.recs[n:])
-	r.recs = r.recs[:n]
+	r.recs.drop(int(keepFrom - r.meta.FirstSeq))
 	r.meta.FirstSeq = keepFrom
 }
 
