@@ -50,11 +50,14 @@ func TestRedisLeases(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "a ws://a/ws", info.Owner)
 
-	// While a renews, b cannot take the room.
+	// While a renews, b cannot take the room: four renewals a third of
+	// the ttl apart outlive the first lease.
+	renew := time.NewTicker(ttl / 3)
 	for i := 0; i < 4; i++ {
 		require.NoError(t, la.Renew(ctx, "r1", a, ea))
-		time.Sleep(ttl / 3)
+		<-renew.C
 	}
+	renew.Stop()
 	_, err = lb.Acquire(ctx, "r1", b)
 	require.ErrorAs(t, err, &owned)
 

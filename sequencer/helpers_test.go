@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lasthit/lasthit/gamestate"
+	"github.com/lasthit/lasthit/internal/testutil"
 	"github.com/lasthit/lasthit/queue"
 )
 
@@ -95,20 +96,10 @@ func (r *replies) answered() int {
 	return len(r.acks) + len(r.rejects)
 }
 
-// checkFor polls f until it returns nil or the time is up.
+// checkFor polls f until it returns nil or total passes.
 func checkFor(t testing.TB, total, every time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for {
-		if err = f(); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %v: %v", total, err)
-		}
-		time.Sleep(every)
-	}
+	testutil.CheckFor(t, total, every, f)
 }
 
 func newTestRegistry(t testing.TB, opts Options) *Registry {

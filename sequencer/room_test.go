@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -44,7 +45,7 @@ func TestConcurrentProducersOneRoom(t *testing.T) {
 					for c := uint64(1); c <= perProducer; {
 						err := room.Push(Action{Player: player, CSeq: c, Kind: gamestate.KindAttack, Target: gamestate.TargetBaron, Reply: answers[p]})
 						if errors.Is(err, ErrBusy) {
-							time.Sleep(50 * time.Microsecond) // a full queue refuses; the client backs off
+							runtime.Gosched() // a full queue refuses; the producer yields and retries
 							continue
 						}
 						if !assert.NoError(t, err) {

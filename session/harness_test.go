@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lasthit/lasthit/gamestate"
+	"github.com/lasthit/lasthit/internal/testutil"
 	"github.com/lasthit/lasthit/queue"
 	"github.com/lasthit/lasthit/sequencer"
 	"github.com/lasthit/lasthit/session"
@@ -229,19 +230,10 @@ func (c *client) close() {
 	c.conn.Close()
 }
 
-// checkFor polls f every interval until it returns nil or timeout passes
-// (nats-server's helper).
-func checkFor(t testing.TB, timeout, interval time.Duration, f func() error) {
+// checkFor polls f until it returns nil or total passes.
+func checkFor(t testing.TB, total, every time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(interval)
-	}
-	t.Fatalf("condition not met after %v: %v", timeout, err)
+	testutil.CheckFor(t, total, every, f)
 }
 
 // logRecords returns the whole log of room.
