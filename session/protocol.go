@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/lasthit/lasthit/gamestate"
+	"github.com/lasthit/lasthit/queue"
 	"github.com/lasthit/lasthit/sequencer"
 )
 
@@ -170,21 +171,8 @@ func truncate(s string, n int) string {
 }
 
 // validName reports whether s is 1-64 characters of [A-Za-z0-9_.-]: the
-// rule for room names (PROTOCOL.md) and player ids.
-func validName(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '.', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
+// rule for room names (PROTOCOL.md), which player ids follow too.
+func validName(s string) bool { return queue.ValidRoom(s) }
 
 // Server frames. Field order is fixed; strings go through
 // gamestate.AppendJSONString, which escapes everything JSON requires.
