@@ -3,6 +3,9 @@
 //	gameserver serve [flags]    run the server (see gameserver serve -h)
 //	gameserver token [flags]    print a signed join token
 //	gameserver loadtest [flags] drive load-test bots against servers
+//	gameserver rooms [flags]    list the rooms of a Redis deployment
+//	gameserver export [flags]   write a room's log as JSON lines
+//	gameserver replay [flags]   verify a room's log and explain its verdicts
 //	gameserver help             list commands and flags
 package main
 
@@ -40,6 +43,12 @@ func run(args []string, stdout, stderr io.Writer, env envLookup) int {
 		return runToken(args[1:], stdout, stderr, env)
 	case "loadtest":
 		return runLoadtest(args[1:], stdout, stderr, env)
+	case "rooms":
+		return runRooms(args[1:], stdout, stderr, env)
+	case "export":
+		return runExport(args[1:], stdout, stderr, env)
+	case "replay":
+		return runReplay(args[1:], stdout, stderr, env)
 	case "help", "-h", "--help":
 		printUsage(stdout)
 		return 0
@@ -57,6 +66,9 @@ Commands:
   serve     run the game server (WebSocket protocol v1 on /ws, /healthz, /readyz)
   token     print a signed join token for a player
   loadtest  drive bots against servers and check the invariants (see gameserver loadtest -h)
+  rooms     list the rooms of a Redis deployment (see gameserver rooms -h)
+  export    write a room's log as JSON lines (see gameserver export -h)
+  replay    rebuild and verify a room from its log; timeline and verdicts (see gameserver replay -h)
   help      show this help
 
 `)

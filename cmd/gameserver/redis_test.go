@@ -227,7 +227,7 @@ func TestServeWithRedisContinuesAcrossServers(t *testing.T) {
 }
 
 // While Redis is unreachable the server advances no state: actions are not
-// acked (they get reject unavailable, or the room closes with 1013), joins
+// acked (they get reject unavailable, or the room closes), joins
 // are refused unavailable, /readyz says not ready, and goroutines stay
 // flat. When Redis returns, players resume where they were.
 func TestServeWithRedisOutage(t *testing.T) {
@@ -250,9 +250,11 @@ func TestServeWithRedisOutage(t *testing.T) {
 		assert.Equal(t, "reject", f.Type, "nothing is acked while Redis is down: %+v", f)
 		assert.Equal(t, "unavailable", f.Code)
 	} else {
+		// The room stops: 1013 when its append gave up, 1012 when its
+		// lease could not be renewed first (reconnect, maybe elsewhere).
 		var ce *websocket.CloseError
 		require.ErrorAs(t, err, &ce)
-		assert.Equal(t, 1013, ce.Code)
+		assert.Contains(t, []int{1012, 1013}, ce.Code)
 	}
 	redistest.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
 		if c := srv.ready(); c != http.StatusServiceUnavailable {
