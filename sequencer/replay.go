@@ -29,6 +29,9 @@ type Replayer struct {
 	at   int64
 	buf  []byte
 	scan scanner
+	// entry is reused: an Entry passed to the Game would escape, one
+	// allocation per replayed entry.
+	entry gamestate.Entry
 }
 
 // NewReplayer replays into game, which must be in its initial state.
@@ -69,8 +72,8 @@ func (p *Replayer) Step(frame []byte) (Event, error) {
 	if p.seq > 0 && ev.At <= p.at {
 		return ev, fmt.Errorf("sequencer: replay: seq %d has at %d, not after %d", ev.Seq, ev.At, p.at)
 	}
-	e := ev.Entry()
-	p.buf = p.game.Apply(&e, p.buf[:0])
+	p.entry = ev.Entry()
+	p.buf = p.game.Apply(&p.entry, p.buf[:0])
 	if !bytes.Equal(p.buf, ev.Result) {
 		return ev, &MismatchError{Seq: ev.Seq, Recorded: string(ev.Result), Recomputed: string(p.buf)}
 	}

@@ -39,7 +39,10 @@ var lastHitTrue = []byte(`"last_hit":true`)
 // (server-made entries never contend).
 func contends(ev *Event) bool { return ev.Player != "" && ev.Target != "" }
 
-// Observe feeds the next entry and returns the verdicts it completed.
+// Observe feeds the next entry and returns the verdicts it completed. The
+// tracker keeps ev (its Result aliases the frame it was decoded from) until
+// the verdicts it takes part in are returned: the caller must not reuse the
+// frame's bytes before then.
 func (v *VerdictTracker) Observe(ev Event, stamp uint64) []Verdict {
 	if !contends(&ev) {
 		return nil
