@@ -12,10 +12,10 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// Backoff between connection attempts and after rejects.
+// Backoff between connection attempts (up to Config.BackoffMax) and
+// after rejects.
 const (
 	backoffMin       = 50 * time.Millisecond
-	backoffMax       = 2 * time.Second
 	rejectPauseMin   = 10 * time.Millisecond
 	rejectPauseMax   = time.Second
 	unavailablePause = 250 * time.Millisecond
@@ -359,7 +359,7 @@ func (b *bot) connect(ctx context.Context, now time.Time) {
 		url = cfg.URLs[b.urlIdx]
 	}
 	b.target = ""
-	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	dctx, cancel := context.WithTimeout(ctx, min(dialTimeout, cfg.ReadTimeout))
 	ws, _, err := b.sh.dialer.DialContext(dctx, url, nil)
 	cancel()
 	if err != nil {
@@ -371,7 +371,7 @@ func (b *bot) connect(ctx context.Context, now time.Time) {
 	}
 	ws.SetReadLimit(maxFrameSize)
 	c := &conn{ws: ws, url: url, since: b.led.lastSeq, opened: now, in: make(chan inbound, inboundQueue)}
-	go c.readPump(b.sh.seed) // the bot waits for it to end (ended, exit)
+	go c.readPump(b.sh.seed, cfg.ReadTimeout, cfg.Observer != nil) // the bot waits for it to end (ended, exit)
 	b.c = c
 	c.write(encodeHello(b.room.check.name, b.token, c.since), now)
 }
@@ -383,7 +383,7 @@ func (b *bot) retry(now time.Time, next bool, why error) {
 		b.urlIdx = (b.urlIdx + 1) % len(b.sh.cfg.URLs)
 	}
 	b.failures++
-	d := min(backoffMin<<min(b.failures, 16), backoffMax)
+	d := min(backoffMin<<min(b.failures, 16), b.sh.cfg.BackoffMax)
 	b.retryAt = now.Add(time.Duration(float64(d) * (0.5 + b.rng.Float64())))
 	if !b.told && why != nil && b.failures >= 3 {
 		// Keep trying, but let Run know why this bot is slow to join.
@@ -410,8 +410,14 @@ func (b *bot) handle(m *inbound) {
 	case frameWelcome:
 		b.welcome(f, m.recv)
 	case frameEvent:
+		if obs := b.sh.cfg.Observer; obs != nil {
+			obs.Event(b.room.check.name, b.player, f.Seq, m.raw)
+		}
 		b.led.event(f, m.hash, m.recv)
 	case frameAck:
+		if obs := b.sh.cfg.Observer; obs != nil {
+			obs.Acked(b.room.check.name, b.player, f.CSeq, f.Seq, f.Dup)
+		}
 		b.rejects = 0
 		b.led.ack(f, m.recv)
 	case frameReject:

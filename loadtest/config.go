@@ -78,9 +78,18 @@ type Config struct {
 	Seed uint64
 
 	// PingEvery is how often each bot measures its round trip with a ping
-	// frame; a connection that shows no frame for readTimeout is dropped.
-	// Default 1s.
+	// frame. It must be below ReadTimeout: the pongs are what keeps a
+	// quiet connection alive. Default 1s.
 	PingEvery time.Duration
+	// ReadTimeout: a connection that shows no frame for this long is
+	// dropped, and the bot fails over to the next URL (a stopped or
+	// partitioned server answers nothing, not even a close). It also
+	// bounds the WebSocket handshake, when shorter than the 5s the
+	// handshake is otherwise given. Default 15s.
+	ReadTimeout time.Duration
+	// BackoffMax caps the backoff between failed connection attempts,
+	// which doubles from 50ms (with jitter of ±50%). Default 2s.
+	BackoffMax time.Duration
 	// DropEvery is the mean time between two drops of a reconnect bot.
 	// Default 1s.
 	DropEvery time.Duration
@@ -106,6 +115,26 @@ type Config struct {
 	// Progress, if set, receives a status line every second, rewritten in
 	// place with \r: meant for a terminal. Default: none.
 	Progress io.Writer
+	// Observer, if set, is told of every ack and every event frame any bot
+	// receives, as it receives them. Default: none.
+	Observer Observer
+}
+
+// Observer watches what the bots receive, for checks beyond the run's own
+// (a test comparing the bots' view with a server's log, say). Bots call it
+// from their own goroutines, many at once, in the order each bot receives
+// its frames: implementations must be safe for concurrent use, and fast,
+// since a bot reads nothing while it waits for them.
+type Observer interface {
+	// Acked: player, a bot in room, received an ack of its action cseq
+	// naming seq (dup: the action was sequenced before, at seq). Every ack
+	// is reported, including one the run's checks count as a violation.
+	Acked(room, player string, cseq, seq uint64, dup bool)
+	// Event: player, a bot in room, received an event frame of seq, live
+	// or from the history of a resume. frame is the frame's bytes as
+	// received; nobody modifies it after the call, so it may be kept, and
+	// it must not be modified.
+	Event(room, player string, seq uint64, frame []byte)
 }
 
 // Bounds of Config, so a typo cannot ask for a million bots or a year.
@@ -150,6 +179,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.PingEvery == 0 {
 		c.PingEvery = time.Second
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 15 * time.Second
+	}
+	if c.BackoffMax == 0 {
+		c.BackoffMax = 2 * time.Second
 	}
 	if c.DropEvery == 0 {
 		c.DropEvery = time.Second
@@ -204,13 +239,14 @@ func (c *Config) validate() error {
 		v    time.Duration
 	}{
 		{"Drain", c.Drain}, {"ConnectTimeout", c.ConnectTimeout}, {"DropEvery", c.DropEvery}, {"HoldBack", c.HoldBack},
+		{"ReadTimeout", c.ReadTimeout}, {"BackoffMax", c.BackoffMax},
 	} {
 		if d.v < 0 || d.v > maxDuration {
 			bad("%s: must be positive and at most %v, got %v", d.name, maxDuration, d.v)
 		}
 	}
-	if c.PingEvery < minPingEvery || c.PingEvery >= readTimeout {
-		bad("PingEvery: must be %v or more and below %v, got %v", minPingEvery, readTimeout, c.PingEvery)
+	if c.PingEvery < minPingEvery || (c.ReadTimeout > 0 && c.PingEvery >= c.ReadTimeout) {
+		bad("PingEvery: must be %v or more and below ReadTimeout (%v), got %v", minPingEvery, c.ReadTimeout, c.PingEvery)
 	}
 	if !validScenario(c.Scenario) {
 		bad("Scenario: must be one of %s, got %q", scenarioList(), c.Scenario)

@@ -27,6 +27,9 @@ func TestConfigDefaults(t *testing.T) {
 	assert.NotZero(t, c.Seed)
 	assert.LessOrEqual(t, c.Seed, uint64(maxSeed))
 	assert.Equal(t, time.Second, c.PingEvery)
+	assert.Equal(t, 15*time.Second, c.ReadTimeout)
+	assert.Equal(t, 2*time.Second, c.BackoffMax)
+	assert.Nil(t, c.Observer)
 	assert.Equal(t, int64(2000), c.LowHP)
 	assert.Equal(t, 4096, c.CheckWindow)
 
@@ -47,6 +50,8 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 		Scenario:    "chaos",
 		RunID:       "Not_OK",
 		PingEvery:   time.Millisecond,
+		ReadTimeout: -time.Second,
+		BackoffMax:  -time.Second,
 		LowHP:       -5,
 		Burst:       -1,
 		CheckWindow: -1,
@@ -58,7 +63,7 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 	for _, want := range []string{
 		`"http://x/ws": scheme must be ws or wss`, `"ws://": no host`, `"::bad"`,
 		"Bots:", "Rooms:", "Rate:", "Window:", "Duration:", "Drain:", "Scenario:", `"chaos"`,
-		"RunID:", "PingEvery:", "LowHP:", "Burst:", "CheckWindow:", "Seed:",
+		"RunID:", "PingEvery:", "ReadTimeout:", "BackoffMax:", "LowHP:", "Burst:", "CheckWindow:", "Seed:",
 	} {
 		assert.Contains(t, err.Error(), want)
 	}
@@ -70,6 +75,20 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 	rooms := Config{URLs: []string{"ws://h/ws"}, Bots: 2, Rooms: 3}
 	rooms.setDefaults()
 	assert.ErrorContains(t, rooms.validate(), "3 rooms need at least as many bots")
+
+	// Pongs keep a quiet connection alive, so pings must come within the
+	// read timeout.
+	slow := Config{URLs: []string{"ws://h/ws"}, PingEvery: 2 * time.Second, ReadTimeout: 2 * time.Second}
+	slow.setDefaults()
+	assert.ErrorContains(t, slow.validate(), "PingEvery: must be 10ms or more and below ReadTimeout (2s), got 2s")
+	slow.PingEvery = 20 * time.Second // above the default ReadTimeout
+	slow.ReadTimeout = 0
+	slow.setDefaults()
+	assert.ErrorContains(t, slow.validate(), "below ReadTimeout (15s)")
+	fast := Config{URLs: []string{"ws://h/ws"}, PingEvery: 250 * time.Millisecond, ReadTimeout: 1500 * time.Millisecond, BackoffMax: 200 * time.Millisecond}
+	fast.setDefaults()
+	assert.NoError(t, fast.validate())
+	assert.Equal(t, 200*time.Millisecond, fast.BackoffMax, "kept")
 
 	nan := Config{URLs: []string{"ws://h/ws"}, Rate: math.NaN()}
 	nan.setDefaults()
@@ -93,6 +112,7 @@ func TestParseFlags(t *testing.T) {
 		"--scenario", "contested", "--secret", "s3cr3t-s3cr3t-s3cr3t", "--json", "r.json", "--html", "r.html",
 		"--seed", "42", "--run-id", "abc", "--low-hp", "900", "--burst", "4", "--hold-back", "5ms",
 		"--drop-every", "2s", "--ping-every", "500ms", "--check-window", "128", "--connect-timeout", "3s",
+		"--read-timeout", "3s", "--backoff-max", "250ms",
 	}, &stderr)
 	require.NoError(t, err)
 	assert.Equal(t, Config{
@@ -109,6 +129,8 @@ func TestParseFlags(t *testing.T) {
 		RunID:          "abc",
 		Seed:           42,
 		PingEvery:      500 * time.Millisecond,
+		ReadTimeout:    3 * time.Second,
+		BackoffMax:     250 * time.Millisecond,
 		DropEvery:      2 * time.Second,
 		LowHP:          900,
 		HoldBack:       5 * time.Millisecond,

@@ -8,15 +8,14 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// Connection limits, named as in gorilla's chat example.
+// Connection limits, named as in gorilla's chat example. (The read
+// timeout is Config.ReadTimeout: bots ping every Config.PingEvery, so a
+// live server answers well within it.)
 const (
-	// readTimeout: a connection that shows no frame for this long is
-	// dropped. Bots ping every Config.PingEvery, so a live server answers
-	// well within it.
-	readTimeout = 15 * time.Second
 	// writeWait bounds one write.
 	writeWait = 5 * time.Second
-	// dialTimeout bounds the WebSocket handshake.
+	// dialTimeout bounds the WebSocket handshake (and so does
+	// Config.ReadTimeout, when shorter).
 	dialTimeout = 5 * time.Second
 	// joinTimeout bounds hello → welcome.
 	joinTimeout = 10 * time.Second
@@ -72,20 +71,28 @@ type inbound struct {
 	hash uint64    // of the frame's bytes, to compare across bots
 	recv time.Time // when it was read
 	err  error     // the frame could not be decoded
+	// raw is the frame's bytes when an Observer wants them, else nil.
+	// ReadMessage allocates each frame afresh and nobody writes it after
+	// the read pump, so it is immutable.
+	raw []byte
 }
 
-// readPump reads, hashes and decodes frames until the connection ends.
-// It is the connection's only reader.
-func (c *conn) readPump(seed maphash.Seed) {
+// readPump reads, hashes and decodes frames until the connection ends or
+// shows nothing for timeout. It is the connection's only reader. keepRaw
+// hands each frame's bytes to the bot too.
+func (c *conn) readPump(seed maphash.Seed, timeout time.Duration, keepRaw bool) {
 	defer close(c.in)
 	for {
-		c.ws.SetReadDeadline(time.Now().Add(readTimeout))
+		c.ws.SetReadDeadline(time.Now().Add(timeout))
 		mt, data, err := c.ws.ReadMessage()
 		if err != nil {
 			c.err = err
 			return
 		}
 		m := inbound{recv: time.Now(), hash: maphash.Bytes(seed, data)}
+		if keepRaw {
+			m.raw = data
+		}
 		if mt != websocket.TextMessage {
 			m.err = errors.New("binary frame")
 		} else {

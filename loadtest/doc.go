@@ -38,7 +38,12 @@
 //     handles every frame up to that close before it dials again or exits,
 //     so frames of an old connection never mix with a new one's.
 //     Server pings are answered by gorilla's default handler from the read
-//     pump (WriteControl, which may run alongside the bot's writes).
+//     pump (WriteControl, which may run alongside the bot's writes). A
+//     connection that shows no frame for Config.ReadTimeout ends like a
+//     lost one, and the bot dials the next URL.
+//   - Config.Observer, if set, is called by the bots' goroutines, for
+//     every ack and event frame as the bot handles it: it must be safe for
+//     concurrent use and fast. The event frames it gets are immutable.
 //
 // Shared, each under its own mutex and never calling out while holding it:
 // roomCheck (one per room: the ring of recent events by seq and Baron's

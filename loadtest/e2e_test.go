@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -234,4 +235,142 @@ func (s *syncWriter) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.buf.String()
+}
+
+// recorder is an Observer that keeps everything it is told.
+type recorder struct {
+	mu     sync.Mutex
+	acks   []ackSeen
+	events map[string]map[uint64][]string // room → seq → the frames the bots got
+}
+
+type ackSeen struct {
+	room, player string
+	cseq, seq    uint64
+	dup          bool
+}
+
+func (r *recorder) Acked(room, player string, cseq, seq uint64, dup bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.acks = append(r.acks, ackSeen{room, player, cseq, seq, dup})
+}
+
+func (r *recorder) Event(room, _ string, seq uint64, frame []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.events == nil {
+		r.events = make(map[string]map[uint64][]string)
+	}
+	if r.events[room] == nil {
+		r.events[room] = make(map[uint64][]string)
+	}
+	r.events[room][seq] = append(r.events[room][seq], string(frame))
+}
+
+// The Observer is told of every ack and every event frame, with the bytes
+// as the server sent them: each ack names the acking player's own event.
+func TestObserverSeesEveryAckAndEvent(t *testing.T) {
+	url := startServer(t, nil)
+	rec := &recorder{}
+	rep := runLoad(t, loadtest.Config{
+		URLs:      []string{url},
+		Bots:      6,
+		Rooms:     2,
+		Rate:      40,
+		Duration:  2 * time.Second,
+		Scenario:  loadtest.ScenarioMixed,
+		DropEvery: 300 * time.Millisecond,
+		Observer:  rec,
+	})
+	requireClean(t, rep)
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	require.Len(t, rec.acks, int(rep.Totals.Acked))
+	frames := 0
+	for room, seqs := range rec.events {
+		for seq, fs := range seqs {
+			frames += len(fs)
+			for _, f := range fs[1:] {
+				require.Equal(t, fs[0], f, "room %s seq %d: every bot got the same bytes", room, seq)
+			}
+		}
+	}
+	assert.Equal(t, int(rep.Totals.EventsDelivered), frames)
+	dups := 0
+	for _, a := range rec.acks {
+		fs := rec.events[a.room][a.seq]
+		require.NotEmpty(t, fs, "the event of %+v reached its room's bots", a)
+		var ev struct {
+			Seq    uint64 `json:"seq"`
+			Player string `json:"player"`
+			CSeq   uint64 `json:"cseq"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(fs[0]), &ev))
+		assert.Equal(t, a.seq, ev.Seq)
+		assert.Equal(t, a.player, ev.Player, "%+v", a)
+		assert.Equal(t, a.cseq, ev.CSeq, "%+v", a)
+		if a.dup {
+			dups++
+		}
+	}
+	assert.Equal(t, int(rep.Totals.DupAcks), dups)
+}
+
+// stalledURL is a server that completes the WebSocket handshake and then
+// answers nothing, like a stopped process whose kernel still holds the
+// socket.
+func stalledURL(t *testing.T) string {
+	t.Helper()
+	up := websocket.Upgrader{}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			if _, _, err := c.NextReader(); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(hs.Close)
+	return "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"
+}
+
+// frozenURL is a listener that never accepts: the kernel completes TCP
+// connections, and the WebSocket handshake gets no answer, as from a
+// SIGSTOPped server.
+func frozenURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	return "ws://" + ln.Addr().String() + "/ws"
+}
+
+// A connection that shows nothing for ReadTimeout, its handshake
+// included, is dropped, and the bot fails over to the next URL.
+func TestReadTimeoutFailsOver(t *testing.T) {
+	url := startServer(t, nil)
+	start := time.Now()
+	rep := runLoad(t, loadtest.Config{
+		// A third of the bots start on each; those on the stalled one
+		// move on to the frozen one, then to the live one.
+		URLs:        []string{stalledURL(t), frozenURL(t), url},
+		Bots:        6,
+		Rooms:       2,
+		Rate:        20,
+		Duration:    time.Second,
+		PingEvery:   100 * time.Millisecond,
+		ReadTimeout: 300 * time.Millisecond,
+		BackoffMax:  100 * time.Millisecond,
+	})
+	requireClean(t, rep)
+	assert.Positive(t, rep.Errors["conn_lost"], "the stalled server's connections timed out")
+	assert.Positive(t, rep.Errors["dial"], "the frozen server's handshakes timed out")
+	assert.Equal(t, 0.3, rep.Params.ReadTimeoutS)
+	assert.Equal(t, 0.1, rep.Params.BackoffMaxS)
+	assert.Less(t, rep.StartedAt.Sub(start), 4*time.Second, "every bot joined within a few read timeouts, not the 5s handshake or 10s join timeouts")
 }

@@ -59,6 +59,8 @@ type Params struct {
 	RunID        string   `json:"run_id"`
 	Seed         uint64   `json:"seed"`
 	PingEveryS   float64  `json:"ping_every_s"`
+	ReadTimeoutS float64  `json:"read_timeout_s"`
+	BackoffMaxS  float64  `json:"backoff_max_s"`
 	DropEveryS   float64  `json:"drop_every_s"`
 	LowHP        int64    `json:"low_hp"`
 	HoldBackMS   float64  `json:"hold_back_ms"`
@@ -110,6 +112,8 @@ func (r *runner) report(startedAt, stoppedAt time.Time, atStop [numCounters]uint
 			RunID:        cfg.RunID,
 			Seed:         cfg.Seed,
 			PingEveryS:   cfg.PingEvery.Seconds(),
+			ReadTimeoutS: cfg.ReadTimeout.Seconds(),
+			BackoffMaxS:  cfg.BackoffMax.Seconds(),
 			DropEveryS:   cfg.DropEvery.Seconds(),
 			LowHP:        cfg.LowHP,
 			HoldBackMS:   float64(cfg.HoldBack) / float64(time.Millisecond),

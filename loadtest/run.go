@@ -74,7 +74,7 @@ func newRunner(cfg *Config) *runner {
 		epoch: now,
 		seed:  maphash.MakeSeed(),
 		dialer: &websocket.Dialer{
-			HandshakeTimeout: dialTimeout,
+			HandshakeTimeout: min(dialTimeout, cfg.ReadTimeout),
 			ReadBufferSize:   4096,
 			WriteBufferSize:  1024,
 			// No Proxy: bots talk to the URLs they are given.

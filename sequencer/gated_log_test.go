@@ -20,6 +20,14 @@ type gatedLog struct {
 	blocked atomic.Int32
 	fail    atomic.Pointer[error] // when set, appends fail with it after writing (a lost reply) or before
 	lostAck atomic.Bool
+	owner   atomic.Pointer[queue.OwnerError] // when set, Acquire refuses with it: another node holds the lease
+}
+
+func (g *gatedLog) Acquire(ctx context.Context, room string, lease queue.Lease) (uint64, error) {
+	if o := g.owner.Load(); o != nil {
+		return 0, o
+	}
+	return g.MemoryLog.Acquire(ctx, room, lease)
 }
 
 func newGatedLog() *gatedLog {
@@ -51,7 +59,13 @@ func (g *gatedLog) Append(ctx context.Context, room string, b queue.Batch) error
 	gate := g.gate
 	g.mu.Unlock()
 	g.blocked.Add(1)
-	<-gate
+	select {
+	case <-gate:
+	case <-ctx.Done():
+		// Like RedisLog: a halted room's context abandons the append.
+		g.blocked.Add(-1)
+		return ctx.Err()
+	}
 	g.blocked.Add(-1)
 	if p := g.fail.Load(); p != nil {
 		if g.lostAck.Load() {

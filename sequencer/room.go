@@ -314,6 +314,14 @@ func (r *Room) halt(err error) {
 	r.cancel()
 }
 
+// haltReason is the error halt was given (nil: none).
+func (r *Room) haltReason() error {
+	if p := r.haltErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 func (r *Room) touch() { r.lastActive.Store(time.Now().UnixNano()) }
 
 func (r *Room) idleSince() time.Time { return time.Unix(0, r.lastActive.Load()) }
@@ -334,11 +342,7 @@ func (r *Room) run() {
 		case <-r.stop:
 			if r.halted.Load() {
 				r.q.close()
-				var err error
-				if p := r.haltErr.Load(); p != nil {
-					err = *p
-				}
-				r.end(err)
+				r.end(r.haltReason())
 				return
 			}
 			// A graceful stop: members leave in the log (they join again
@@ -581,9 +585,20 @@ func (r *Room) append() error {
 // rejected unavailable: they got no seq. A fenced room (or a conflicting
 // append, which means the same), or one that cannot be rebuilt, stops
 // without answering the batch: its outcome is unknown, and clients resend
-// the same cseqs elsewhere.
+// the same cseqs elsewhere. A room halted meanwhile stops for the halt's
+// reason, and one whose rebuild finds another node holding its lease stops
+// as having lost the lease (ErrLeaseLost): its members go to the new owner.
 func (r *Room) appendFailed(err error) error {
-	if r.halted.Load() || errors.Is(err, queue.ErrFenced) || errors.Is(err, queue.ErrConflict) {
+	if r.halted.Load() {
+		// Halted while appending (its lease lost): the halt canceled the
+		// append, and the halt's reason, not the cancellation, is why the
+		// room stops and what its members are told.
+		if reason := r.haltReason(); reason != nil {
+			return fmt.Errorf("%w (append abandoned: %v)", reason, err)
+		}
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if errors.Is(err, queue.ErrFenced) || errors.Is(err, queue.ErrConflict) {
 		// Another writer has the room (or wrote it: a conflict cannot
 		// happen under a single writer). Nothing of this batch is ours to
 		// publish.
@@ -592,6 +607,13 @@ func (r *Room) appendFailed(err error) error {
 	r.logger.Warn().Err(err).Uint64("first_seq", r.recs[0].Seq).Int("entries", len(r.recs)).Msg("append failed; rebuilding from the log")
 	want := r.recs[len(r.recs)-1].Seq
 	if _, rerr := r.rebuild(context.Background()); rerr != nil {
+		var owned *queue.OwnerError
+		if errors.As(rerr, &owned) {
+			// Another node holds the room's lease (this one was paused or
+			// cut off past it): the lease is lost, and the members go to
+			// the new owner.
+			return fmt.Errorf("%w: %w: append: %w; rebuild: %w", ErrUnavailable, queue.ErrLeaseLost, err, rerr)
+		}
 		return fmt.Errorf("%w: append: %w; rebuild: %w", ErrUnavailable, err, rerr)
 	}
 	if r.lastSeq >= want {

@@ -391,3 +391,71 @@ func TestLostLeaseHaltsRoom(t *testing.T) {
 	assert.Equal(t, uint64(2), info.Seq, "join and the acked attack")
 	assert.Equal(t, uint64(2), info.Epoch)
 }
+
+// A room whose lease is lost while its append is in flight (a server
+// resuming from a pause finds both at once) abandons the append and tells
+// its members the lease is lost, so they reconnect to the new owner (1012
+// at the session), not that the room is merely unavailable.
+func TestLeaseLostDuringAppend(t *testing.T) {
+	gate := newGatedLog()
+	g := newTestRegistry(t, Options{Log: gate})
+	room := openTestRoom(t, g, "r1")
+	ctx := context.Background()
+	sub := &recorder{}
+	_, err := room.Join(ctx, "p", sub)
+	require.NoError(t, err)
+	flush(t, room)
+
+	gate.close()
+	rp := &replies{}
+	require.NoError(t, room.Push(Action{Player: "p", CSeq: 1, Kind: gamestate.KindAttack, Target: "baron", Reply: rp}))
+	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+		if gate.waiting() == 0 {
+			return errors.New("loop not yet blocked in append")
+		}
+		return nil
+	})
+	room.halt(fmt.Errorf("%w: %w", ErrUnavailable, queue.ErrLeaseLost)) // what the leaser does
+	select {
+	case <-room.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the halted room did not stop")
+	}
+	_, dropped := sub.snapshot()
+	assert.ErrorIs(t, dropped, queue.ErrLeaseLost)
+	assert.ErrorIs(t, room.Err(), queue.ErrLeaseLost)
+	assert.Zero(t, rp.answered(), "the abandoned batch is not answered: its outcome is for the new owner")
+	meta, err := gate.Meta(ctx, "r1")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), meta.LastSeq, "only the join is in the log")
+}
+
+// A room whose append fails and whose rebuild then finds the room held by
+// another node (a server resuming from a pause past its lease, its append
+// timed out) has lost its lease: it stops without answering, and its
+// members are told so (ErrLeaseLost: 1012, go to the new owner).
+func TestRebuildFindsAnotherOwner(t *testing.T) {
+	gate := newGatedLog()
+	g := newTestRegistry(t, Options{Log: gate})
+	room := openTestRoom(t, g, "r1")
+	ctx := context.Background()
+	sub := &recorder{}
+	_, err := room.Join(ctx, "p", sub)
+	require.NoError(t, err)
+	flush(t, room)
+
+	timeout := errors.New("read tcp: i/o timeout")
+	gate.fail.Store(&timeout)
+	gate.owner.Store(&queue.OwnerError{Room: "r1", Owner: queue.Node{ID: "b", URL: "ws://b/ws"}, Epoch: 2, Alive: true})
+	rp := &replies{}
+	require.NoError(t, room.Push(Action{Player: "p", CSeq: 1, Kind: gamestate.KindAttack, Target: "baron", Reply: rp}))
+	select {
+	case <-room.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the room did not stop")
+	}
+	assert.ErrorIs(t, room.Err(), queue.ErrLeaseLost)
+	_, dropped := sub.snapshot()
+	assert.ErrorIs(t, dropped, queue.ErrLeaseLost)
+	assert.Zero(t, rp.answered(), "the batch's outcome is for the new owner")
+}

@@ -259,3 +259,10 @@ func waitFor(ctx context.Context, interval time.Duration, f func() error) error 
 		}
 	}
 }
+
+// KillWithParent makes the kernel kill cmd's process (SIGKILL) if the test
+// binary dies without running its cleanups, as every redis-server here is
+// tied to it: for tests that start processes of their own (the game
+// servers of the chaos test). Only Linux can; elsewhere it does nothing.
+// Call it before cmd.Start; it sets cmd.SysProcAttr.
+func KillWithParent(cmd *exec.Cmd) { setDeathSignal(cmd) }
