@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lasthit/lasthit/gamestate"
+	"github.com/lasthit/lasthit/internal/testutil"
 	"github.com/lasthit/lasthit/loadtest"
 	"github.com/lasthit/lasthit/sequencer"
 	"github.com/lasthit/lasthit/session"
@@ -194,7 +195,7 @@ func TestMainWritesReports(t *testing.T) {
 func TestInterruptedRunStillReports(t *testing.T) {
 	url := startServer(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
-	progressOut := &syncWriter{}
+	progressOut := &testutil.SyncBuffer{}
 	var rep *loadtest.Report
 	var err error
 	done := make(chan struct{})
@@ -217,24 +218,6 @@ func TestInterruptedRunStillReports(t *testing.T) {
 	assert.Less(t, rep.ElapsedS, 10.0)
 	assert.Zero(t, rep.Violations)
 	assert.Contains(t, progressOut.String(), "\r")
-}
-
-// syncWriter lets the test read what Run's goroutine writes.
-type syncWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }
 
 // recorder is an Observer that keeps everything it is told.

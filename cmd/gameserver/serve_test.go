@@ -1,39 +1,21 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/lasthit/lasthit/internal/testutil"
 )
-
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestServe runs serve in process on a loopback port: probes answer, a
 // client joins and acts, and cancelling (what SIGINT/SIGTERM do) shuts
@@ -41,7 +23,7 @@ func (s *syncBuffer) String() string {
 func TestServe(t *testing.T) {
 	cfg, err := parseServe([]string{"--addr", "127.0.0.1:0", "--log-level", "debug", "--log-format", "json"}, envOf(nil))
 	require.NoError(t, err)
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	logger := newLogger(&logs, cfg.LogLevel, cfg.LogFormat)
 
 	ctx, cancel := context.WithCancel(context.Background())
