@@ -19,9 +19,10 @@ type MemoryOptions struct {
 // contract of Log holds within the process; nothing survives it.
 type MemoryLog struct {
 	retain uint64
-
-	mu    sync.Mutex
-	rooms map[string]*memRoom
+	// rooms maps a room name to its *memRoom. A sync.Map: rooms are added
+	// once and read on every append, from every room loop at once, and a
+	// map behind one mutex made that lock the point all rooms met.
+	rooms sync.Map
 }
 
 var _ Log = (*MemoryLog)(nil)
@@ -39,21 +40,18 @@ func NewMemoryLog(opts MemoryOptions) *MemoryLog {
 	if opts.Retain == 0 {
 		opts.Retain = 10_000
 	}
-	return &MemoryLog{retain: opts.Retain, rooms: make(map[string]*memRoom)}
+	return &MemoryLog{retain: opts.Retain}
 }
 
 func (m *MemoryLog) room(name string) (*memRoom, error) {
 	if !ValidRoom(name) {
 		return nil, fmt.Errorf("%w: %q", ErrBadRoom, name)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.rooms[name]
-	if !ok {
-		r = &memRoom{meta: Meta{FirstSeq: 1}}
-		m.rooms[name] = r
+	if r, ok := m.rooms.Load(name); ok {
+		return r.(*memRoom), nil
 	}
-	return r, nil
+	r, _ := m.rooms.LoadOrStore(name, &memRoom{meta: Meta{FirstSeq: 1}})
+	return r.(*memRoom), nil
 }
 
 // Acquire hands out the next epoch. A MemoryLog lives in one process, so
