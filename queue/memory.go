@@ -3,6 +3,7 @@ package queue
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -13,12 +14,22 @@ type MemoryOptions struct {
 	// Retain is how many entries below the latest snapshot are kept so
 	// clients can resume with since. Default 10,000.
 	Retain uint64
+	// MaxRooms bounds how many rooms' logs the process keeps. A MemoryLog
+	// forgets nothing (it is the rooms' only copy), so past this many
+	// rooms a new room is refused with ErrTooManyRooms. Default 10,000.
+	MaxRooms int
 }
+
+// ErrTooManyRooms: a MemoryLog already holds MaxRooms rooms.
+var ErrTooManyRooms = errors.New("queue: the in-memory log holds its maximum number of rooms")
 
 // MemoryLog keeps room logs in process memory: the embedded default. Every
 // contract of Log holds within the process; nothing survives it.
 type MemoryLog struct {
-	retain uint64
+	retain   uint64
+	maxRooms int
+	mu       sync.Mutex // serializes adding rooms, for the count
+	count    int
 	// rooms maps a room name to its *memRoom. A sync.Map: rooms are added
 	// once and read on every append, from every room loop at once, and a
 	// map behind one mutex made that lock the point all rooms met.
@@ -40,7 +51,10 @@ func NewMemoryLog(opts MemoryOptions) *MemoryLog {
 	if opts.Retain == 0 {
 		opts.Retain = 10_000
 	}
-	return &MemoryLog{retain: opts.Retain}
+	if opts.MaxRooms <= 0 {
+		opts.MaxRooms = 10_000
+	}
+	return &MemoryLog{retain: opts.Retain, maxRooms: opts.MaxRooms}
 }
 
 func (m *MemoryLog) room(name string) (*memRoom, error) {
@@ -50,8 +64,33 @@ func (m *MemoryLog) room(name string) (*memRoom, error) {
 	if r, ok := m.rooms.Load(name); ok {
 		return r.(*memRoom), nil
 	}
-	r, _ := m.rooms.LoadOrStore(name, &memRoom{meta: Meta{FirstSeq: 1}})
-	return r.(*memRoom), nil
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r, ok := m.rooms.Load(name); ok {
+		return r.(*memRoom), nil
+	}
+	if m.count >= m.maxRooms {
+		return nil, fmt.Errorf("%w (%d)", ErrTooManyRooms, m.maxRooms)
+	}
+	r := &memRoom{meta: Meta{FirstSeq: 1}}
+	m.rooms.Store(name, r)
+	m.count++
+	return r, nil
+}
+
+// emptyRoom stands for a room never written: reads of it must not create
+// it (nor count against MaxRooms).
+var emptyRoom = &memRoom{meta: Meta{FirstSeq: 1}}
+
+// peek returns the room if it exists, else emptyRoom, for reads.
+func (m *MemoryLog) peek(name string) (*memRoom, error) {
+	if !ValidRoom(name) {
+		return nil, fmt.Errorf("%w: %q", ErrBadRoom, name)
+	}
+	if r, ok := m.rooms.Load(name); ok {
+		return r.(*memRoom), nil
+	}
+	return emptyRoom, nil
 }
 
 // Acquire hands out the next epoch. A MemoryLog lives in one process, so
@@ -69,7 +108,7 @@ func (m *MemoryLog) Acquire(_ context.Context, room string, _ Lease) (uint64, er
 
 // Renew fails only when another Acquire moved the epoch on.
 func (m *MemoryLog) Renew(_ context.Context, room string, _ Lease, epoch uint64) error {
-	r, err := m.room(room)
+	r, err := m.peek(room)
 	if err != nil {
 		return err
 	}
@@ -136,7 +175,7 @@ func (r *memRoom) checkRetryLocked(b Batch) error {
 }
 
 func (m *MemoryLog) Read(_ context.Context, room string, from, to uint64, max int) ([]Record, error) {
-	r, err := m.room(room)
+	r, err := m.peek(room)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +201,7 @@ func (m *MemoryLog) Read(_ context.Context, room string, from, to uint64, max in
 }
 
 func (m *MemoryLog) Meta(_ context.Context, room string) (Meta, error) {
-	r, err := m.room(room)
+	r, err := m.peek(room)
 	if err != nil {
 		return Meta{}, err
 	}
@@ -202,7 +241,7 @@ func (r *memRoom) trimLocked(keepFrom uint64) {
 }
 
 func (m *MemoryLog) LoadSnapshot(_ context.Context, room string) (Snapshot, bool, error) {
-	r, err := m.room(room)
+	r, err := m.peek(room)
 	if err != nil {
 		return Snapshot{}, false, err
 	}

@@ -31,6 +31,10 @@ type Options struct {
 	// MaxPlayers bounds the members of a room; Join returns ErrRoomFull.
 	// Default 100.
 	MaxPlayers int
+	// MaxRooms bounds the rooms open at once (each is a goroutine, a
+	// queue and a game state); opening one more fails with
+	// ErrTooManyRooms until idle rooms are evicted. Default 10,000.
+	MaxRooms int
 	// SnapshotEvery is how many entries pass between snapshots. Default 1000.
 	SnapshotEvery uint64
 	// DedupeWindow is how many recent cseqs per player the room remembers to
@@ -79,6 +83,9 @@ func (o *Options) setDefaults() {
 	if o.MaxPlayers == 0 {
 		o.MaxPlayers = 100
 	}
+	if o.MaxRooms == 0 {
+		o.MaxRooms = 10_000
+	}
 	if o.SnapshotEvery == 0 {
 		o.SnapshotEvery = 1000
 	}
@@ -116,6 +123,7 @@ func (o *Options) validate() error {
 	positive("QueueLimit", o.QueueLimit)
 	positive("MaxBatch", o.MaxBatch)
 	positive("MaxPlayers", o.MaxPlayers)
+	positive("MaxRooms", o.MaxRooms)
 	positive("DedupeWindow", o.DedupeWindow)
 	positive("ReadPage", o.ReadPage)
 	positive("EventSlab", o.EventSlab)

@@ -14,6 +14,9 @@ import (
 // ErrShutdown is returned once the registry is shutting down.
 var ErrShutdown = errors.New("sequencer: registry shut down")
 
+// ErrTooManyRooms: opening one more room would pass Options.MaxRooms.
+var ErrTooManyRooms = errors.New("sequencer: too many open rooms")
+
 // Registry runs rooms: it opens a room on first use, evicts idle rooms and
 // shuts every room down gracefully. All goroutines it starts go through
 // goroutine, which refuses after Shutdown.
@@ -89,6 +92,10 @@ func (g *Registry) Room(ctx context.Context, name string) (*Room, error) {
 			return nil, ErrShutdown
 		}
 		s, ok := g.rooms[name]
+		if !ok && len(g.rooms) >= g.opts.MaxRooms {
+			g.mu.Unlock()
+			return nil, fmt.Errorf("%w: %w: %d", ErrUnavailable, ErrTooManyRooms, g.opts.MaxRooms)
+		}
 		if !ok {
 			s = &slot{ready: make(chan struct{})}
 			g.rooms[name] = s

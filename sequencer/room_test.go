@@ -459,3 +459,20 @@ func TestRebuildFindsAnotherOwner(t *testing.T) {
 	assert.ErrorIs(t, dropped, queue.ErrLeaseLost)
 	assert.Zero(t, rp.answered(), "the batch's outcome is for the new owner")
 }
+
+// Opening one more room than MaxRooms is refused until one is evicted.
+func TestMaxRooms(t *testing.T) {
+	g := newTestRegistry(t, Options{MaxRooms: 2, IdleTimeout: 50 * time.Millisecond})
+	ctx := context.Background()
+	openTestRoom(t, g, "a")
+	openTestRoom(t, g, "b")
+	_, err := g.Room(ctx, "c")
+	require.ErrorIs(t, err, ErrTooManyRooms)
+	assert.ErrorIs(t, err, ErrUnavailable)
+	_, err = g.Room(ctx, "a")
+	assert.NoError(t, err, "an open room is not a new one")
+	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		_, err := g.Room(ctx, "c")
+		return err
+	})
+}

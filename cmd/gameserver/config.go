@@ -27,6 +27,7 @@ const envPrefix = "GAMESERVER_"
 const (
 	defaultMaxPlayers = 100
 	defaultQueueLimit = 4096
+	defaultMaxRooms   = 10_000
 )
 
 // Config is everything `gameserver serve` is configured with.
@@ -43,6 +44,7 @@ type Config struct {
 	LeaseTTL        time.Duration
 	MaxPlayers      int
 	QueueLimit      int
+	MaxRooms        int
 	// Session holds the connection limits; serve adds Logger and Secret.
 	Session session.Options
 }
@@ -78,6 +80,7 @@ func serveFlags(cfg *Config) *flag.FlagSet {
 		ShutdownTimeout: 30 * time.Second,
 		MaxPlayers:      defaultMaxPlayers,
 		QueueLimit:      defaultQueueLimit,
+		MaxRooms:        defaultMaxRooms,
 		Session:         d,
 	}
 	cfg.Session.PingPeriod = 0 // derived from --pong-wait unless set
@@ -95,6 +98,7 @@ func serveFlags(cfg *Config) *flag.FlagSet {
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 3*time.Second, "room lease lifetime with --redis: renewed every ttl/4; a dead server's rooms move after at most this long")
 	fs.IntVar(&cfg.MaxPlayers, "max-players", cfg.MaxPlayers, "players per room; one more gets room_full")
 	fs.IntVar(&cfg.QueueLimit, "queue-limit", cfg.QueueLimit, "actions waiting per room; one more gets reject busy")
+	fs.IntVar(&cfg.MaxRooms, "max-rooms", cfg.MaxRooms, "rooms open at once, and rooms the in-memory log keeps; a new room past it gets error unavailable")
 	fs.Int64Var(&s.ReadLimit, "read-limit", s.ReadLimit, "largest client frame in bytes; larger closes with 1009")
 	fs.DurationVar(&s.HelloTimeout, "hello-timeout", s.HelloTimeout, "time a new connection has to send hello")
 	fs.DurationVar(&s.JoinTimeout, "join-timeout", s.JoinTimeout, "time to open the room, join it and read a resume's history")
@@ -181,6 +185,9 @@ func (cfg *Config) validate() error {
 	if cfg.MaxPlayers <= 0 {
 		errs = append(errs, fmt.Errorf("--max-players %d: must be positive", cfg.MaxPlayers))
 	}
+	if cfg.MaxRooms <= 0 {
+		errs = append(errs, fmt.Errorf("--max-rooms %d: must be positive", cfg.MaxRooms))
+	}
 	if cfg.QueueLimit <= 0 {
 		errs = append(errs, fmt.Errorf("--queue-limit %d: must be positive", cfg.QueueLimit))
 	}
@@ -207,7 +214,7 @@ func isLoopback(addr string) bool {
 func buildLog(ctx context.Context, cfg Config, logger zerolog.Logger) (queue.Log, func(), error) {
 	if cfg.Redis == "" {
 		logger.Info().Msg("log: in memory; acked actions do not survive this process")
-		return queue.NewMemoryLog(queue.MemoryOptions{}), func() {}, nil
+		return queue.NewMemoryLog(queue.MemoryOptions{MaxRooms: cfg.MaxRooms}), func() {}, nil
 	}
 	redis.SetLogger(redisLogger{logger.With().Str("component", "go-redis").Logger()})
 	l, err := queue.NewRedisLog(queue.RedisOptions{URL: cfg.Redis, Game: gamestate.BaronName, Logger: logger})

@@ -38,6 +38,7 @@ func TestParseServeDefaults(t *testing.T) {
 	defer reg.Shutdown(t.Context())
 	assert.Equal(t, reg.Options().MaxPlayers, cfg.MaxPlayers)
 	assert.Equal(t, reg.Options().QueueLimit, cfg.QueueLimit)
+	assert.Equal(t, reg.Options().MaxRooms, cfg.MaxRooms)
 }
 
 func TestParseServeEnvAndFlags(t *testing.T) {

@@ -74,6 +74,7 @@ func serve(ctx context.Context, cfg Config, logger zerolog.Logger, listening fun
 		Logger:     logger,
 		MaxPlayers: cfg.MaxPlayers,
 		QueueLimit: cfg.QueueLimit,
+		MaxRooms:   cfg.MaxRooms,
 	}
 	if cfg.Redis != "" {
 		seqOpts.Node = queue.Node{ID: cfg.NodeID, URL: cfg.Advertise}
