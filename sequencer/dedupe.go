@@ -41,3 +41,17 @@ func (d *dedupe) lookup(player string, cseq uint64) (uint64, bool) {
 	}
 	return 0, false
 }
+
+// prune forgets the players keep says no, once more than limit players are
+// remembered: the window is for members resending after a reconnect, and a
+// room's players over its life are unbounded.
+func (d *dedupe) prune(limit int, keep func(player string) bool) {
+	if len(d.players) <= limit {
+		return
+	}
+	for p := range d.players {
+		if !keep(p) {
+			delete(d.players, p)
+		}
+	}
+}

@@ -536,6 +536,8 @@ func (r *Room) sequence(chunk []Action) error {
 		r.events = append(r.events, ev)
 		if a.Player != "" {
 			r.dedupe.add(a.Player, a.CSeq, e.Seq)
+		} else if a.Kind == gamestate.KindLeave {
+			r.dedupe.prune(2*r.opts.MaxPlayers, r.game.Member)
 		}
 		if a.Reply != nil {
 			r.replies = append(r.replies, reply{to: a.Reply, ack: Ack{CSeq: a.CSeq, Seq: e.Seq}, ok: true})

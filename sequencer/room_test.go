@@ -476,3 +476,27 @@ func TestMaxRooms(t *testing.T) {
 		return err
 	})
 }
+
+// The dedupe window forgets players who left once a room has seen more
+// than twice MaxPlayers of them.
+func TestDedupeForgetsPlayersWhoLeft(t *testing.T) {
+	g := newTestRegistry(t, Options{MaxPlayers: 2})
+	room := openTestRoom(t, g, "r1")
+	ctx := context.Background()
+	for i := 0; i < 10; i++ {
+		p := fmt.Sprintf("p%d", i)
+		sub := &recorder{}
+		_, err := room.Join(ctx, p, sub)
+		require.NoError(t, err)
+		require.NoError(t, room.Push(Action{Player: p, CSeq: 1, Kind: gamestate.KindAttack, Target: "baron"}))
+		flush(t, room)
+		require.NoError(t, room.Leave(ctx, p, sub))
+		flush(t, room)
+	}
+	info, err := room.Info(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint64(30), info.Seq)
+	// The loop is idle after answering Info, and its reply ordered its
+	// writes before this read.
+	assert.LessOrEqual(t, len(room.dedupe.players), 4)
+}
