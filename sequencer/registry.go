@@ -308,10 +308,14 @@ func (g *Registry) heartbeat() {
 func (g *Registry) renew(ctx context.Context, r *Room) {
 	ttl := g.opts.LeaseTTL
 	asked := time.Now()
-	err := g.opts.Log.Renew(ctx, r.name, g.opts.lease(), r.leaseEpoch.Load())
+	epoch := r.leaseEpoch.Load()
+	err := g.opts.Log.Renew(ctx, r.name, g.opts.lease(), epoch)
 	switch {
 	case err == nil:
 		r.renewedAt.Store(asked.UnixNano())
+	case errors.Is(err, queue.ErrLeaseLost) && r.leaseEpoch.Load() != epoch:
+		// The room took itself again meanwhile (a rebuild after a failed
+		// append): it holds a new lease; this renewal was for the old one.
 	case errors.Is(err, queue.ErrLeaseLost):
 		r.logger.Warn().Msg("room lease lost; stopping the room")
 		r.halt(fmt.Errorf("%w: %w", ErrUnavailable, err))
