@@ -25,6 +25,16 @@
 // block: a subscriber that cannot take a batch is dropped, and the loop goes
 // on.
 //
+// Ownership across servers: a room is opened under a lease
+// (Options.LeaseTTL, Log.Acquire) and its epoch; the registry's leaser
+// goroutine renews every open room's lease and halts a room whose lease is
+// lost or could not be renewed in time. A halted room stops at once: its
+// queue is neither sequenced nor answered, its in-flight append is
+// abandoned (the room's context is canceled), and its members are dropped
+// with the reason, so they reconnect to the room's new owner. Every append
+// carries the epoch, so a late one from a halted or paused owner is fenced
+// by the log.
+//
 // Lock order: Registry.mu, then nothing; roomQueue.mu, then nothing. No lock
 // is held while calling a Log, a Subscriber or a Replier.
 package sequencer
