@@ -33,7 +33,7 @@ import (
 //
 // Implementations, in the same run on the same Redis under the same load:
 //
-//	log            RedisLog with its defaults: up to DirectAppends (128)
+//	log            RedisLog with its defaults: up to DirectAppends (16)
 //	               appends on connections of their own, more autopipelined
 //	log-direct     every append on a connection of its own (DirectAppends
 //	               = rooms)

@@ -36,9 +36,11 @@ type RedisOptions struct {
 	// connection of their own. An append beyond that joins go-redis's
 	// autopipeliner, where the appends of many rooms travel together, so
 	// Redis reads and answers many per system call and no room waits for a
-	// connection. Measured (BENCHMARKS.md): a connection per append is
-	// fastest up to about a hundred rooms appending at once, pipelining
-	// from several hundred on; this mix keeps both. Default 128.
+	// connection. Measured (BENCHMARKS.md): with batches of 100 entries a
+	// connection per append is fastest up to tens of rooms appending at
+	// once; with the small batches of many game rooms (a duel room's batch
+	// is one or two actions) pipelining wins from a few dozen rooms on.
+	// Default 16.
 	DirectAppends int
 	// AppendPipelines is how many pipelines of appends may be in flight at
 	// once. Default 8.
@@ -91,7 +93,7 @@ func (o *RedisOptions) setDefaults() {
 		o.Prefix = "lh"
 	}
 	if o.DirectAppends == 0 {
-		o.DirectAppends = 128
+		o.DirectAppends = 16
 	}
 	if o.AppendPipelines == 0 {
 		o.AppendPipelines = 8
