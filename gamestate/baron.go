@@ -155,8 +155,12 @@ func (b *baron) Apply(e *Entry, dst []byte) []byte {
 	if !b.s.Seeded {
 		b.next(e.At)
 	}
+	// The acting player, looked up once per entry (nil for server-made
+	// entries and strangers). Only join grows the player slice, and join
+	// entries have no player, so the pointer stays valid.
+	var p *baronPlayer
 	if e.Player != "" {
-		if p := b.player(e.Player); p != nil && e.CSeq > p.LastCSeq {
+		if p = b.player(e.Player); p != nil && e.CSeq > p.LastCSeq {
 			p.LastCSeq, p.LastSeq = e.CSeq, e.Seq
 		}
 	}
@@ -166,9 +170,9 @@ func (b *baron) Apply(e *Entry, dst []byte) []byte {
 	case KindLeave:
 		return b.leave(e, dst)
 	case KindAttack:
-		return b.attack(e, dst)
+		return b.attack(e, p, dst)
 	case KindSmite:
-		return b.smite(e, dst)
+		return b.smite(e, p, dst)
 	case KindRespawn:
 		return b.respawn(dst)
 	}
@@ -218,8 +222,7 @@ func (b *baron) leave(e *Entry, dst []byte) []byte {
 	return openObj(dst).bool("ok", true).close()
 }
 
-func (b *baron) attack(e *Entry, dst []byte) []byte {
-	p := b.player(e.Player)
+func (b *baron) attack(e *Entry, p *baronPlayer, dst []byte) []byte {
 	if p == nil || !p.Present {
 		return refusal(dst, ReasonNotJoined)
 	}
@@ -230,8 +233,7 @@ func (b *baron) attack(e *Entry, dst []byte) []byte {
 	return b.hit(e, p, p.Power+roll, dst)
 }
 
-func (b *baron) smite(e *Entry, dst []byte) []byte {
-	p := b.player(e.Player)
+func (b *baron) smite(e *Entry, p *baronPlayer, dst []byte) []byte {
 	if p == nil || !p.Present {
 		return refusal(dst, ReasonNotJoined)
 	}
