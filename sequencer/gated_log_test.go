@@ -3,8 +3,13 @@ package sequencer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/lasthit/lasthit/queue"
 )
@@ -76,4 +81,32 @@ func (g *gatedLog) Append(ctx context.Context, room string, b queue.Batch) error
 		return *p
 	}
 	return g.MemoryLog.Append(ctx, room, b)
+}
+
+// gatedRoom opens room r1 over a gatedLog with player "p" joined; sub gets
+// the room's events.
+func gatedRoom(t *testing.T, opts Options) (*gatedLog, *Room, *recorder) {
+	t.Helper()
+	gate := newGatedLog()
+	opts.Log = gate
+	room := openTestRoom(t, newTestRegistry(t, opts), "r1")
+	sub := &recorder{}
+	_, err := room.Join(context.Background(), "p", sub)
+	require.NoError(t, err)
+	flush(t, room)
+	return gate, room, sub
+}
+
+// stall closes the gate and pushes a, then waits until the room loop is
+// blocked appending the batch that holds it.
+func (g *gatedLog) stall(t *testing.T, room *Room, a Action) {
+	t.Helper()
+	g.close()
+	require.NoError(t, room.Push(a))
+	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+		if g.waiting() == 0 {
+			return errors.New("loop not yet blocked in append")
+		}
+		return nil
+	})
 }

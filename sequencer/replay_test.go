@@ -159,12 +159,7 @@ func TestRebuildChecksHash(t *testing.T) {
 // rejected unavailable with no seq taken; a fenced room stops.
 func TestAppendFailures(t *testing.T) {
 	ctx := context.Background()
-	gate := newGatedLog()
-	g := newTestRegistry(t, Options{Log: gate})
-	room := openTestRoom(t, g, "r1")
-	_, err := room.Join(ctx, "p", &recorder{})
-	require.NoError(t, err)
-	flush(t, room)
+	gate, room, _ := gatedRoom(t, Options{})
 
 	boom := errors.New("connection reset")
 	gate.lostAck.Store(true)
@@ -194,7 +189,7 @@ func TestAppendFailures(t *testing.T) {
 	assert.False(t, acks[0].Dup)
 
 	// Another owner takes the room: this one is fenced and stops.
-	_, err = gate.Acquire(ctx, "r1", queue.Lease{})
+	_, err := gate.Acquire(ctx, "r1", queue.Lease{})
 	require.NoError(t, err)
 	require.NoError(t, room.Push(Action{Player: "p", CSeq: 3, Kind: gamestate.KindAttack, Target: "baron", Reply: rp}))
 	select {

@@ -185,27 +185,14 @@ func TestContestedLastHit(t *testing.T) {
 // A full queue refuses with ErrBusy before stamping; nothing is lost: once
 // the log moves again, every accepted action is sequenced and acked.
 func TestFullQueueRefusesBusy(t *testing.T) {
-	gate := newGatedLog()
-	g := newTestRegistry(t, Options{Log: gate, QueueLimit: 16})
-	room := openTestRoom(t, g, "r1")
+	gate, room, _ := gatedRoom(t, Options{QueueLimit: 16})
 	ctx := context.Background()
-	_, err := room.Join(ctx, "p1", &recorder{})
-	require.NoError(t, err)
-	flush(t, room)
-
-	gate.close() // appends now block: the loop stalls on its next batch
 	rp := &replies{}
-	require.NoError(t, room.Push(Action{Player: "p1", CSeq: 1, Kind: gamestate.KindAttack, Target: "baron", Reply: rp}))
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
-		if gate.waiting() == 0 {
-			return errors.New("loop not yet blocked in append")
-		}
-		return nil
-	})
+	gate.stall(t, room, Action{Player: "p", CSeq: 1, Kind: gamestate.KindAttack, Target: "baron", Reply: rp})
 	accepted := 0
 	cseq := uint64(2)
 	for ; ; cseq++ {
-		err := room.Push(Action{Player: "p1", CSeq: cseq, Kind: gamestate.KindAttack, Target: "baron", Reply: rp})
+		err := room.Push(Action{Player: "p", CSeq: cseq, Kind: gamestate.KindAttack, Target: "baron", Reply: rp})
 		if errors.Is(err, ErrBusy) {
 			break
 		}
@@ -213,7 +200,7 @@ func TestFullQueueRefusesBusy(t *testing.T) {
 		accepted++
 	}
 	require.Equal(t, 16, accepted, "exactly the queue limit is accepted while the loop is stalled")
-	assert.Equal(t, CodeBusy, CodeOf(room.Push(Action{Player: "p1", CSeq: cseq, Kind: gamestate.KindAttack, Target: "baron", Reply: rp})))
+	assert.Equal(t, CodeBusy, CodeOf(room.Push(Action{Player: "p", CSeq: cseq, Kind: gamestate.KindAttack, Target: "baron", Reply: rp})))
 
 	gate.open()
 	flush(t, room)
@@ -397,24 +384,10 @@ func TestLostLeaseHaltsRoom(t *testing.T) {
 // its members the lease is lost, so they reconnect to the new owner (1012
 // at the session), not that the room is merely unavailable.
 func TestLeaseLostDuringAppend(t *testing.T) {
-	gate := newGatedLog()
-	g := newTestRegistry(t, Options{Log: gate})
-	room := openTestRoom(t, g, "r1")
+	gate, room, sub := gatedRoom(t, Options{})
 	ctx := context.Background()
-	sub := &recorder{}
-	_, err := room.Join(ctx, "p", sub)
-	require.NoError(t, err)
-	flush(t, room)
-
-	gate.close()
 	rp := &replies{}
-	require.NoError(t, room.Push(Action{Player: "p", CSeq: 1, Kind: gamestate.KindAttack, Target: "baron", Reply: rp}))
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
-		if gate.waiting() == 0 {
-			return errors.New("loop not yet blocked in append")
-		}
-		return nil
-	})
+	gate.stall(t, room, Action{Player: "p", CSeq: 1, Kind: gamestate.KindAttack, Target: "baron", Reply: rp})
 	room.halt(fmt.Errorf("%w: %w", ErrUnavailable, queue.ErrLeaseLost)) // what the leaser does
 	select {
 	case <-room.Done():
@@ -435,15 +408,7 @@ func TestLeaseLostDuringAppend(t *testing.T) {
 // timed out) has lost its lease: it stops without answering, and its
 // members are told so (ErrLeaseLost: 1012, go to the new owner).
 func TestRebuildFindsAnotherOwner(t *testing.T) {
-	gate := newGatedLog()
-	g := newTestRegistry(t, Options{Log: gate})
-	room := openTestRoom(t, g, "r1")
-	ctx := context.Background()
-	sub := &recorder{}
-	_, err := room.Join(ctx, "p", sub)
-	require.NoError(t, err)
-	flush(t, room)
-
+	gate, room, sub := gatedRoom(t, Options{})
 	timeout := errors.New("read tcp: i/o timeout")
 	gate.fail.Store(&timeout)
 	gate.owner.Store(&queue.OwnerError{Room: "r1", Owner: queue.Node{ID: "b", URL: "ws://b/ws"}, Epoch: 2, Alive: true})
@@ -499,4 +464,22 @@ func TestDedupeForgetsPlayersWhoLeft(t *testing.T) {
 	// The loop is idle after answering Info, and its reply ordered its
 	// writes before this read.
 	assert.LessOrEqual(t, len(room.dedupe.players), 4)
+}
+
+// Durable before visible: while the batch's append has not returned, its
+// submitter has no ack and no member has its event; both come once the
+// append succeeds.
+func TestNothingVisibleBeforeDurable(t *testing.T) {
+	gate, room, sub := gatedRoom(t, Options{})
+	seen := sub.count()
+	rp := &replies{}
+	gate.stall(t, room, Action{Player: "p", CSeq: 1, Kind: gamestate.KindAttack, Target: "baron", Reply: rp})
+	assert.Zero(t, rp.answered(), "no ack before the append returns")
+	assert.Equal(t, seen, sub.count(), "no event before the append returns")
+
+	gate.open()
+	flush(t, room)
+	acks, _ := rp.take()
+	require.Len(t, acks, 1)
+	assert.Equal(t, seen+1, sub.count())
 }
