@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -46,7 +45,7 @@ func runExport(args []string, stdout, stderr io.Writer, env envLookup) int {
 	ec.redis = redisURL(ec.redis, env)
 	switch {
 	case ec.redis == "":
-		return usageError(stderr, "export", errors.New("--redis is required (or "+envName("redis")+")"))
+		return usageError(stderr, "export", errNoRedis)
 	case !queue.ValidRoom(ec.room):
 		return usageError(stderr, "export", fmt.Errorf("--room %q: 1-64 characters of [A-Za-z0-9_.-] required", ec.room))
 	}

@@ -57,6 +57,9 @@ func redisFlag(fs *flag.FlagSet, url *string) {
 	fs.StringVar(url, "redis", "", "Redis URL of the room logs, as serve's --redis (default: $"+envName("redis")+")")
 }
 
+// errNoRedis is the usage error of an ops command given no Redis.
+var errNoRedis = errors.New("--redis is required (or " + envName("redis") + ")")
+
 func redisURL(flagValue string, env envLookup) string {
 	if flagValue != "" {
 		return flagValue

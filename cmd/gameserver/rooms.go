@@ -43,7 +43,7 @@ func runRooms(args []string, stdout, stderr io.Writer, env envLookup) int {
 	rc.redis = redisURL(rc.redis, env)
 	switch {
 	case rc.redis == "":
-		return usageError(stderr, "rooms", errors.New("--redis is required (or "+envName("redis")+")"))
+		return usageError(stderr, "rooms", errNoRedis)
 	case rc.limit <= 0:
 		return usageError(stderr, "rooms", errors.New("--limit must be positive"))
 	}
