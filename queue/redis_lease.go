@@ -2,12 +2,9 @@ package queue
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // Leases. The owner key holds "<epoch>|<node id>|<url>" with a PX expiry;
@@ -103,25 +100,4 @@ func (l *RedisLog) Heartbeat(ctx context.Context, node Node, ttl time.Duration) 
 		return l.client.Set(ctx, l.nodeKey(node.ID), node.URL, ttl).Err()
 	})
 	return err
-}
-
-// Owner reads the room's lease holder, for ops (empty when none).
-func (l *RedisLog) Owner(ctx context.Context, room string) (Node, uint64, time.Duration, error) {
-	k, err := l.keys(room)
-	if err != nil {
-		return Node{}, 0, 0, err
-	}
-	pipe := l.client.Pipeline()
-	get := pipe.Get(ctx, k.owner)
-	ttl := pipe.PTTL(ctx, k.owner)
-	_, _ = pipe.Exec(ctx) // each command's own error is read below
-	v, err := get.Result()
-	if errors.Is(err, redis.Nil) {
-		return Node{}, 0, 0, nil
-	}
-	if err != nil {
-		return Node{}, 0, 0, err
-	}
-	epoch, n := parseOwner(v)
-	return n, epoch, ttl.Val(), nil
 }

@@ -2,6 +2,7 @@ package sequencer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -154,7 +155,7 @@ func TestContestedLastHit(t *testing.T) {
 				HP      *int64 `json:"baron_hp"`
 				LastHit bool   `json:"last_hit"`
 			}
-			require.NoError(t, jsonUnmarshal(ev.Result, &res))
+			require.NoError(t, json.Unmarshal(ev.Result, &res))
 			if res.LastHit {
 				winners = append(winners, ev.Seq)
 			}
