@@ -33,6 +33,8 @@ type Options struct {
 	JoinTimeout time.Duration
 	// WriteWait bounds one write to the client (one wake-up of the write
 	// pump, or one page of history); a client that takes longer is closed.
+	// The write pump moves its deadline at most every WriteWait/4, so a
+	// live write is cut off after between 3/4 of WriteWait and WriteWait.
 	// Default 10s.
 	WriteWait time.Duration
 	// PongWait is how long the server waits for a pong (the answer to its

@@ -86,6 +86,14 @@ const msgCSeq = "field cseq: must be a positive integer"
 // frame of a known type whose fields are valid for that type, or a
 // protoError (always bad_request). It never panics.
 func decodeFrame(data []byte) (clientFrame, *protoError) {
+	if f, ok := decodeActionFast(data); ok {
+		return f, nil
+	}
+	return decodeFrameJSON(data)
+}
+
+// decodeFrameJSON is decodeFrame's full path, through encoding/json.
+func decodeFrameJSON(data []byte) (clientFrame, *protoError) {
 	var w wireFrame
 	if err := json.Unmarshal(data, &w); err != nil {
 		var te *json.UnmarshalTypeError

@@ -11,6 +11,42 @@ import (
 	"github.com/lasthit/lasthit/sequencer"
 )
 
+// The fast path takes the common action frame and declines the rest,
+// which the full path then decodes or refuses with its own words.
+func TestDecodeActionFast(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want clientFrame // zero: declined
+	}{
+		{`{"type":"action","cseq":1,"kind":"attack","target":"baron"}`, clientFrame{Type: "action", CSeq: 1, Kind: "attack", Target: "baron"}},
+		{"\t{ \"cseq\" : 42 ,\"target\":\"baron\",\"kind\":\"smite\", \"type\":\"action\"}\n", clientFrame{Type: "action", CSeq: 42, Kind: "smite", Target: "baron"}},
+		{`{"type":"action","cseq":18446744073709551615,"kind":"dance","target":"moon"}`, clientFrame{Type: "action", CSeq: 1<<64 - 1, Kind: "dance", Target: "moon"}},
+		{`{"type":"action","cseq":18446744073709551616,"kind":"attack","target":"baron"}`, clientFrame{}}, // overflows
+		{`{"type":"action","cseq":0,"kind":"attack","target":"baron"}`, clientFrame{}},
+		{`{"type":"action","cseq":01,"kind":"attack","target":"baron"}`, clientFrame{}},
+		{`{"type":"action","cseq":1.0,"kind":"attack","target":"baron"}`, clientFrame{}},
+		{`{"type":"action","cseq":1e3,"kind":"attack","target":"baron"}`, clientFrame{}},
+		{`{"type":"action","cseq":"1","kind":"attack","target":"baron"}`, clientFrame{}},
+		{`{"type":"action","cseq":1,"kind":"attack"}`, clientFrame{}},                                // no target
+		{`{"type":"action","cseq":1,"kind":"attack","target":"baron","x":1}`, clientFrame{}},         // other member
+		{`{"type":"action","cseq":1,"cseq":2,"kind":"attack","target":"baron"}`, clientFrame{}},      // repeated
+		{`{"Type":"action","cseq":1,"kind":"attack","target":"baron"}`, clientFrame{}},               // encoding/json folds case
+		{`{"type":"action","cseq":1,"kind":"att\u0061ck","target":"baron"}`, clientFrame{}},          // escape
+		{`{"type":"action","cseq":1,"kind":"attack","target":"baron"}x`, clientFrame{}},              // trailing bytes
+		{`{"type":"ping","t":1}`, clientFrame{}},                                                     // another type
+		{`{"type":"action","cseq":1,"kind":"attack","target":"bar` + "\xff" + `on"}`, clientFrame{}}, // not ASCII
+	} {
+		got, ok := decodeActionFast([]byte(c.in))
+		assert.Equal(t, c.want.Type != "", ok, c.in)
+		assert.Equal(t, c.want, got, c.in)
+		if ok {
+			full, perr := decodeFrameJSON([]byte(c.in))
+			require.Nil(t, perr, c.in)
+			assert.Equal(t, full, got, c.in)
+		}
+	}
+}
+
 func TestDecodeFrame(t *testing.T) {
 	long := strings.Repeat("a", 65)
 	cases := []struct {
@@ -100,10 +136,20 @@ func FuzzDecodeFrame(f *testing.F) {
 		`{"type":"ping","t":1}`,
 		`{"type":"action","cseq":-1}`,
 		`{`,
+		` { "target" : "baron" , "kind":"smite","cseq" : 18446744073709551615, "type":"action" } `,
+		`{"type":"action","cseq":18446744073709551616,"kind":"attack","target":"baron"}`,
+		`{"type":"action","cseq":1,"kind":"att\u0061ck","target":"baron"}`,
+		`{"type":"action","cseq":2,"cseq":3,"kind":"attack","target":"baron"}`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if fast, ok := decodeActionFast(data); ok {
+			full, perr := decodeFrameJSON(data)
+			if perr != nil || !assert.ObjectsAreEqual(full, fast) {
+				t.Fatalf("fast path %+v, full path %+v (%v)", fast, full, perr)
+			}
+		}
 		fr, perr := decodeFrame(data)
 		if perr != nil {
 			if perr.Code != sequencer.CodeBadRequest || perr.Message == "" {
@@ -141,4 +187,24 @@ func FuzzDecodeFrame(f *testing.F) {
 			t.Fatalf("decoded unknown type %q", fr.Type)
 		}
 	})
+}
+
+// The action frame through the fast path and through encoding/json:
+//
+//	go test -run '^$' -bench DecodeAction -benchmem -count 5 ./session/
+func BenchmarkDecodeAction(b *testing.B) {
+	frame := []byte(`{"type":"action","cseq":123456,"kind":"attack","target":"baron"}`)
+	for _, c := range []struct {
+		name   string
+		decode func([]byte) (clientFrame, *protoError)
+	}{{"fast", decodeFrame}, {"json", decodeFrameJSON}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, perr := c.decode(frame); perr != nil {
+					b.Fatal(perr)
+				}
+			}
+		})
+	}
 }

@@ -55,6 +55,9 @@ type session struct {
 	buf bytes.Buffer
 	bad tokenBucket
 
+	// Owned by the write pump: the write deadline last set on conn.
+	writeDeadline time.Time
+
 	mu   sync.Mutex
 	live bool // the write pump owns writing; guarded by mu
 
@@ -539,7 +542,9 @@ func (s *session) writePump() {
 		case <-s.readDone:
 			return
 		case <-ping.C:
-			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(o.WriteWait)); err != nil {
+			// WriteControl leaves its deadline set on the connection.
+			s.writeDeadline = time.Now().Add(o.WriteWait)
+			if err := s.conn.WriteControl(websocket.PingMessage, nil, s.writeDeadline); err != nil {
 				s.writeFailed(err)
 				return
 			}
@@ -563,8 +568,14 @@ func (s *session) writeFrames(frames [][]byte) error {
 	if len(frames) == 0 {
 		return nil
 	}
-	if err := s.conn.SetWriteDeadline(time.Now().Add(s.srv.opts.WriteWait)); err != nil {
-		return err
+	// Moving the deadline costs a timer update in the poller, so it moves
+	// only once a quarter of WriteWait has passed since it was set: every
+	// write still has at least three quarters of WriteWait to complete.
+	if now, wait := time.Now(), s.srv.opts.WriteWait; s.writeDeadline.Sub(now) < wait-wait/4 {
+		s.writeDeadline = now.Add(wait)
+		if err := s.conn.SetWriteDeadline(s.writeDeadline); err != nil {
+			return err
+		}
 	}
 	s.cork.cork()
 	for _, f := range frames {
