@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 )
 
 // corkConn is the network connection under a websocket.Conn. While corked,
@@ -18,9 +19,27 @@ type corkConn struct {
 	net.Conn
 	max int // flush early once this many bytes are waiting
 
-	mu     sync.Mutex
-	corked bool
-	buf    []byte
+	mu       sync.Mutex
+	corked   bool
+	buf      []byte
+	deadline time.Time // the write deadline last set on Conn
+}
+
+// SetWriteDeadline passes t on unless it is the deadline already set.
+// gorilla/websocket sets the deadline before every frame it writes, and
+// moving it costs a timer update in the poller; the write pump keeps the
+// same deadline for many frames (see session.writeFrames).
+func (c *corkConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.Equal(c.deadline) && !t.IsZero() {
+		return nil
+	}
+	if err := c.Conn.SetWriteDeadline(t); err != nil {
+		return err
+	}
+	c.deadline = t
+	return nil
 }
 
 func (c *corkConn) Write(p []byte) (int, error) {

@@ -4,6 +4,7 @@ import (
 	"net"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -11,8 +12,14 @@ import (
 
 type countingConn struct {
 	net.Conn
-	writes atomic.Int32
-	bytes  atomic.Int32
+	writes    atomic.Int32
+	bytes     atomic.Int32
+	deadlines atomic.Int32
+}
+
+func (c *countingConn) SetWriteDeadline(time.Time) error {
+	c.deadlines.Add(1)
+	return nil
 }
 
 func (c *countingConn) Write(p []byte) (int, error) {
@@ -48,4 +55,23 @@ func TestCorkConn(t *testing.T) {
 	require.NoError(t, c.uncork())
 	assert.Equal(t, int32(5), under.writes.Load())
 	assert.Equal(t, int32(8+50+250), under.bytes.Load(), "nothing lost or repeated")
+}
+
+// gorilla/websocket sets the write deadline before every frame; only a
+// deadline that changes reaches the connection.
+func TestCorkConnDeadline(t *testing.T) {
+	under := &countingConn{}
+	c := &corkConn{Conn: under, max: 100}
+	d1 := time.Now().Add(time.Second)
+	for range 3 {
+		require.NoError(t, c.SetWriteDeadline(d1))
+	}
+	assert.Equal(t, int32(1), under.deadlines.Load(), "the same deadline is set once")
+	d2 := d1.Add(time.Millisecond)
+	require.NoError(t, c.SetWriteDeadline(d2))
+	require.NoError(t, c.SetWriteDeadline(d1))
+	assert.Equal(t, int32(3), under.deadlines.Load(), "every change is passed on")
+	require.NoError(t, c.SetWriteDeadline(time.Time{}))
+	require.NoError(t, c.SetWriteDeadline(time.Time{}))
+	assert.Equal(t, int32(5), under.deadlines.Load(), "clearing the deadline is always passed on")
 }
