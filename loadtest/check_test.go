@@ -105,6 +105,7 @@ func newCheckRig(window int) *checkRig {
 
 func (r *checkRig) run(t *testing.T, ss []step) {
 	t.Helper()
+	var dec frameDecoder
 	for i, s := range ss {
 		r.now = r.now.Add(time.Millisecond)
 		l := r.bots[s.bot]
@@ -118,7 +119,7 @@ func (r *checkRig) run(t *testing.T, ss []step) {
 			l.resend()
 		case "":
 			var f serverFrame
-			require.NoError(t, decodeFrame([]byte(s.frame), &f), "step %d", i)
+			require.NoError(t, dec.decode([]byte(s.frame), &f), "step %d", i)
 			switch f.Type {
 			case frameWelcome:
 				l.welcome(&f, r.since[s.bot])
@@ -374,17 +375,20 @@ func TestLedgerFollowsBaronForContestedBots(t *testing.T) {
 }
 
 func TestDecodeFrame(t *testing.T) {
-	var f serverFrame
-	require.NoError(t, decodeFrame([]byte(`{"type":"event","seq":3,"at":9,"player":"p","cseq":2,"kind":"join","target":"p","result":{"ok":true,"team":"red"}}`), &f))
+	var (
+		d frameDecoder
+		f serverFrame
+	)
+	require.NoError(t, d.decode([]byte(`{"type":"event","seq":3,"at":9,"player":"p","cseq":2,"kind":"join","target":"p","result":{"ok":true,"team":"red"}}`), &f))
 	assert.Equal(t, int64(noHP), f.Result.BaronHP, "no baron_hp in the result")
 	assert.False(t, f.Result.isHit())
-	require.NoError(t, decodeFrame([]byte(`{"type":"event","seq":4,"player":"p","cseq":3,"kind":"attack","result":{"damage":5,"baron_hp":0,"last_hit":true}}`), &f))
+	require.NoError(t, d.decode([]byte(`{"type":"event","seq":4,"player":"p","cseq":3,"kind":"attack","result":{"damage":5,"baron_hp":0,"last_hit":true}}`), &f))
 	assert.True(t, f.Result.isHit())
 	assert.True(t, f.Result.LastHit)
 	for _, bad := range []string{`nope`, `{}`, `{"type":"event"}`, `{"type":"ack","seq":1}`, `[1]`} {
-		assert.Error(t, decodeFrame([]byte(bad), &f), bad)
+		assert.Error(t, d.decode([]byte(bad), &f), bad)
 	}
-	require.NoError(t, decodeFrame([]byte(`{"type":"welcome","seq":1,"epoch":1,"state":null}`), &f))
+	require.NoError(t, d.decode([]byte(`{"type":"welcome","seq":1,"epoch":1,"state":null}`), &f))
 	assert.False(t, f.hasState())
 	hp, alive, ok := welcomeBaron([]byte(`{"baron_hp":0,"alive":false}`))
 	assert.Equal(t, []any{int64(0), false, true}, []any{hp, alive, ok})

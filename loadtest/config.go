@@ -112,6 +112,9 @@ type Config struct {
 	// HTMLPath, if set, is where the report is written as a
 	// self-contained HTML page.
 	HTMLPath string
+	// CPUProfilePath, if set, is where Main writes a CPU profile of the
+	// bots for the whole run (Run itself ignores it).
+	CPUProfilePath string
 	// Progress, if set, receives a status line every second, rewritten in
 	// place with \r: meant for a terminal. Default: none.
 	Progress io.Writer

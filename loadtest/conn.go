@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"bytes"
 	"errors"
 	"hash/maphash"
 	"time"
@@ -65,41 +66,71 @@ type conn struct {
 	cutAt     time.Time // when to cut a close the server does not answer
 }
 
-// inbound is a frame as the read pump hands it to the bot.
+// inbound is a frame as the read pump hands it to the bot. It holds no
+// reference to the read pump's buffer: the decoded strings are copies (or
+// interned), and raw is a copy.
 type inbound struct {
 	f    serverFrame
 	hash uint64    // of the frame's bytes, to compare across bots
 	recv time.Time // when it was read
 	err  error     // the frame could not be decoded
-	// raw is the frame's bytes when an Observer wants them, else nil.
-	// ReadMessage allocates each frame afresh and nobody writes it after
-	// the read pump, so it is immutable.
+	// raw is the frame's bytes when an Observer wants them, else nil. It
+	// is a copy made for the Observer, and nobody writes it after the read
+	// pump, so it is immutable.
 	raw []byte
 }
 
 // readPump reads, hashes and decodes frames until the connection ends or
 // shows nothing for timeout. It is the connection's only reader. keepRaw
 // hands each frame's bytes to the bot too.
+//
+// Every frame is read into the same buffer: hashing and decoding are done
+// with the bytes before the next frame is read, and nothing handed to the
+// bot refers to them (see inbound).
 func (c *conn) readPump(seed maphash.Seed, timeout time.Duration, keepRaw bool) {
 	defer close(c.in)
+	var (
+		buf bytes.Buffer
+		dec frameDecoder
+	)
 	for {
 		c.ws.SetReadDeadline(time.Now().Add(timeout))
-		mt, data, err := c.ws.ReadMessage()
+		mt, data, err := readMessage(c.ws, &buf)
 		if err != nil {
 			c.err = err
 			return
 		}
 		m := inbound{recv: time.Now(), hash: maphash.Bytes(seed, data)}
 		if keepRaw {
-			m.raw = data
+			m.raw = bytes.Clone(data)
 		}
 		if mt != websocket.TextMessage {
 			m.err = errors.New("binary frame")
 		} else {
-			m.err = decodeFrame(data, &m.f)
+			m.err = dec.decode(data, &m.f)
 		}
 		c.in <- m
 	}
+}
+
+// maxKeptBuffer is the largest read buffer a read pump keeps between
+// frames; one grown past it by a large frame (a welcome with a big state)
+// is dropped after that frame.
+const maxKeptBuffer = 64 << 10
+
+// readMessage is websocket.Conn.ReadMessage into buf, reset first: the
+// message it returns aliases buf and is valid until buf is next used.
+func readMessage(ws *websocket.Conn, buf *bytes.Buffer) (messageType int, data []byte, err error) {
+	if buf.Cap() > maxKeptBuffer {
+		*buf = bytes.Buffer{}
+	}
+	buf.Reset()
+	messageType, r, err := ws.NextReader()
+	if err != nil {
+		return messageType, nil, err
+	}
+	_, err = buf.ReadFrom(r)
+	return messageType, buf.Bytes(), err
 }
 
 // write sends one text frame; it reports false when the connection is

@@ -37,6 +37,9 @@
 //     socket ends, after setting conn.err and closing the channel; the bot
 //     handles every frame up to that close before it dials again or exits,
 //     so frames of an old connection never mix with a new one's.
+//     The pump reads every frame into one reused buffer and owns its
+//     frameDecoder: what it hands over (decoded frame, interned strings,
+//     the copy an Observer gets) never refers to that buffer.
 //     Server pings are answered by gorilla's default handler from the read
 //     pump (WriteControl, which may run alongside the bot's writes). A
 //     connection that shows no frame for Config.ReadTimeout ends like a

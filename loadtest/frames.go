@@ -76,12 +76,20 @@ type result struct {
 // isHit reports whether the result is damage dealt to a living Baron.
 func (r *result) isHit() bool { return r.Reason == "" && r.BaronHP != noHP }
 
-// decodeFrame parses one server text frame.
-func decodeFrame(data []byte, f *serverFrame) error {
+// decodeFrameJSON parses one server text frame with encoding/json: the
+// fallback of frameDecoder's fast path, and the reference it must match.
+func decodeFrameJSON(data []byte, f *serverFrame) error {
 	*f = serverFrame{Result: result{BaronHP: noHP}}
 	if err := json.Unmarshal(data, f); err != nil {
-		return fmt.Errorf("frame is not a JSON object: %w", err)
+		// %v, not %w: the error must not keep data, which the read pump
+		// reuses for the next frame.
+		return fmt.Errorf("frame is not a JSON object: %v", err)
 	}
+	return f.check()
+}
+
+// check reports what PROTOCOL.md requires of a decoded frame and it lacks.
+func (f *serverFrame) check() error {
 	switch f.Type {
 	case "":
 		return fmt.Errorf("frame has no type")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/mattn/go-isatty"
@@ -64,6 +65,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&secret, "secret", "", "token secret of the servers; bots sign their join tokens with it (default: dev:<player> tokens)")
 	fs.StringVar(&cfg.JSONPath, "json", "", "write the report as JSON to `FILE`")
 	fs.StringVar(&cfg.HTMLPath, "html", "", "write the report as a self-contained HTML page to `FILE`")
+	fs.StringVar(&cfg.CPUProfilePath, "cpuprofile", "", "write a CPU profile of the bots (go tool pprof) to `FILE`")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the bots' randomness (default: random, reported)")
 	fs.StringVar(&cfg.RunID, "run-id", "", "names this run's rooms and players, [a-z0-9]{1,16} (default: random)")
 	fs.DurationVar(&cfg.PingEvery, "ping-every", 0, "how often each bot pings to measure its round trip; below --read-timeout (default 1s)")
@@ -89,6 +91,23 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	return cfg, nil
 }
 
+// startCPUProfile profiles the whole process into path until the returned
+// function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
+}
+
 // Main is `gameserver loadtest`: it parses args (without the command
 // name), runs, prints the summary table to stdout, writes the report
 // files, and returns the exit status. A progress line goes to stderr when
@@ -109,6 +128,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if f, ok := stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
 		cfg.Progress = stderr
+	}
+	if cfg.CPUProfilePath != "" {
+		stopProfile, err := startCPUProfile(cfg.CPUProfilePath)
+		if err != nil {
+			fmt.Fprintf(stderr, "loadtest: %v\n", err)
+			return ExitUsage
+		}
+		defer stopProfile()
 	}
 	rep, err := Run(ctx, cfg)
 	if rep != nil {
