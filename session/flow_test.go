@@ -126,6 +126,43 @@ func (l smallBufListener) Accept() (net.Conn, error) {
 	return c, err
 }
 
+// TestWriteTimeoutCloses: a client that stops reading while its outbox
+// still has room is closed once a write has been stuck for WriteWait (the
+// write pump reuses its deadline across wake-ups, so this checks that the
+// deadline still reaches the connection), and the room goes on.
+func TestWriteTimeoutCloses(t *testing.T) {
+	h := startServer(t, harnessConfig{
+		opts: session.Options{
+			DisableRateLimit: true,
+			OutboxFrames:     1 << 20, // the outbox never fills: only the deadline can end the stall
+			OutboxBytes:      256 << 20,
+			WriteWait:        300 * time.Millisecond,
+		},
+		wrapLn: func(ln net.Listener) net.Listener { return smallBufListener{ln} },
+	})
+	stuck, _ := h.join(t, "r", "dev:stuck", 0)
+	stuck.conn.NetConn().(*net.TCPConn).SetReadBuffer(4096)
+	defer stuck.close()
+	actor, _ := h.join(t, "r", "dev:actor", 0)
+	defer actor.close()
+
+	cseq := uint64(0)
+	for h.srv.Stats().WriteTimeouts == 0 {
+		require.Less(t, cseq, uint64(20_000), "no write timed out: %+v", h.srv.Stats())
+		cseq++
+		actor.mustSend(attack(cseq))
+		_, err := actor.readUntil(func(f frame) bool { return f.Type == "ack" && f.CSeq == cseq }, nil)
+		require.NoError(t, err)
+	}
+	t.Logf("write timed out after %d actions", cseq)
+	assert.Equal(t, uint64(1), h.srv.Stats().WriteTimeouts, "only the client that stopped reading")
+	assert.Zero(t, h.srv.Stats().SlowConsumers, "the deadline, not the outbox bound, closed it")
+	assert.Equal(t, websocket.CloseAbnormalClosure, stuck.closeCode(), "closed without a close frame (1006): the connection is stuck")
+	actor.mustSend(attack(cseq + 1))
+	_, err := actor.readUntil(func(f frame) bool { return f.Type == "ack" && f.CSeq == cseq+1 }, nil)
+	require.NoError(t, err, "the room goes on")
+}
+
 // TestSlowConsumersClosed4000: ten clients that stop reading are closed
 // with 4000 while the others' events keep flowing, gapless.
 func TestSlowConsumersClosed4000(t *testing.T) {

@@ -55,7 +55,8 @@ type session struct {
 	buf bytes.Buffer
 	bad tokenBucket
 
-	// Owned by the write pump: the write deadline last set on conn.
+	// Owned by the write pump: the write deadline last given to conn, which
+	// gorilla/websocket applies before each frame it writes.
 	writeDeadline time.Time
 
 	mu   sync.Mutex
@@ -542,9 +543,9 @@ func (s *session) writePump() {
 		case <-s.readDone:
 			return
 		case <-ping.C:
-			// WriteControl leaves its deadline set on the connection.
-			s.writeDeadline = time.Now().Add(o.WriteWait)
-			if err := s.conn.WriteControl(websocket.PingMessage, nil, s.writeDeadline); err != nil {
+			// WriteControl takes its own deadline; the next frame sets
+			// writeDeadline on the connection again.
+			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(o.WriteWait)); err != nil {
 				s.writeFailed(err)
 				return
 			}
