@@ -6,12 +6,13 @@
 # violations, the CPU (cores) of server, Redis and bots, and the peak RSS
 # (MiB) of server and Redis.
 #
-#   scripts/bench-e2e.sh SHAPE LOG RATE [DURATION]
-#     SHAPE: duel (200 bots, 100 rooms) | crowd (1000 bots, 100 rooms)
-#     LOG:   memory | redis
-#     RATE:  actions/s per bot (0: as fast as acks allow)
+#   scripts/bench-e2e.sh SHAPE LOG RATE [DURATION [WINDOW]]
+#     SHAPE:  duel (200 bots, 100 rooms) | crowd (1000 bots, 100 rooms)
+#     LOG:    memory | redis
+#     RATE:   actions/s per bot (0: as fast as acks allow)
+#     WINDOW: most actions a bot has in flight (default 16)
 set -euo pipefail
-shape=${1:?shape}; logkind=${2:?log}; rate=${3:?rate}; duration=${4:-10s}
+shape=${1:?shape}; logkind=${2:?log}; rate=${3:?rate}; duration=${4:-10s}; window=${5:-16}
 case $shape in
   duel) bots=200; rooms=100 ;;
   crowd) bots=1000; rooms=100 ;;
@@ -40,12 +41,12 @@ spid=$!; disown "$spid"; pids+=("$spid")
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
 s0=$(cpu "$spid"); r0=0; [ "$logkind" = redis ] && r0=$(cpu "$rpid")
 t0=$(date +%s.%N)
-"$bin" loadtest --url "ws://127.0.0.1:$port/ws" --bots "$bots" --rooms "$rooms" --rate "$rate" --duration "$duration" --json "$dir/report.json" >/dev/null 2>&1 || true
+"$bin" loadtest --url "ws://127.0.0.1:$port/ws" --bots "$bots" --rooms "$rooms" --rate "$rate" --window "$window" --duration "$duration" --json "$dir/report.json" >/dev/null 2>&1 || true
 t1=$(date +%s.%N)
 s1=$(cpu "$spid"); r1=0; [ "$logkind" = redis ] && r1=$(cpu "$rpid")
 srss=$(rss "$spid"); rrss=0; [ "$logkind" = redis ] && rrss=$(rss "$rpid")
 hz=$(getconf CLK_TCK)
-python3 - "$dir/report.json" "$shape" "$logkind" "$rate" "$s0" "$s1" "$r0" "$r1" "$hz" "$srss" "$rrss" "$t0" "$t1" <<'PY'
+python3 - "$dir/report.json" "$shape" "$logkind" "$rate/w$window" "$s0" "$s1" "$r0" "$r1" "$hz" "$srss" "$rrss" "$t0" "$t1" <<'PY'
 import json, sys
 f, shape, log, rate, s0, s1, r0, r1, hz, srss, rrss, t0, t1 = sys.argv[1:]
 r = json.load(open(f))
