@@ -58,7 +58,9 @@ func parseOwner(v string) (uint64, Node) {
 
 func (l *RedisLog) nodeKey(id string) string { return l.opts.Prefix + ":node:" + id }
 
-// Renew extends the lease the caller got from Acquire under epoch.
+// Renew extends the lease the caller got from Acquire under epoch. It goes
+// through the autopipeliner: a server renews all its rooms at once, and the
+// renewals share round trips.
 func (l *RedisLog) Renew(ctx context.Context, room string, lease Lease, epoch uint64) error {
 	k, err := l.keys(room)
 	if err != nil {
@@ -66,7 +68,7 @@ func (l *RedisLog) Renew(ctx context.Context, room string, lease Lease, epoch ui
 	}
 	var reply []any
 	_, err = l.retry(ctx, "renew", room, func(ctx context.Context) error {
-		reply, err = l.renewSc.run(ctx, l.client, []string{k.owner}, []any{ownerValue(epoch, lease.Node), lease.TTL.Milliseconds()})
+		reply, err = l.renewSc.run(ctx, l.ap, []string{k.owner}, []any{ownerValue(epoch, lease.Node), lease.TTL.Milliseconds()})
 		return err
 	})
 	if err != nil {

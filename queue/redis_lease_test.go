@@ -2,6 +2,8 @@ package queue_test
 
 import (
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -80,4 +82,38 @@ func TestRedisLeases(t *testing.T) {
 	require.NoError(t, lb.Release(ctx, "r1", b, eb), "releasing a lease no longer held is not an error")
 	require.NoError(t, la.Renew(ctx, "r1", a, ea), "b's late release did not touch a's lease")
 	assert.False(t, errors.Is(la.Renew(ctx, "r1", a, ea), queue.ErrLeaseLost))
+}
+
+// A server renews all its rooms at once (the registry runs renewals side by
+// side, and they share round trips in the autopipeliner): every renewal of
+// a held lease succeeds, and each answers for its own room, a renewal under
+// an outdated epoch among them included.
+func TestRedisRenewMany(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	l := newRedisLog(t, srv.URL(), queue.RedisOptions{Prefix: "renew"})
+	ctx := testCtx(t, 30*time.Second)
+	lease := queue.Lease{Node: queue.Node{ID: "a", URL: "ws://a/ws"}, TTL: 10 * time.Second}
+	const rooms = 500
+	epochs := make([]uint64, rooms)
+	for i := range epochs {
+		e, err := l.Acquire(ctx, fmt.Sprintf("r%d", i), lease)
+		require.NoError(t, err)
+		epochs[i] = e
+	}
+	stale := rooms / 2
+	epochs[stale]-- // as if the room had been taken again since
+
+	errs := make([]error, rooms)
+	var wg sync.WaitGroup
+	for i := range epochs {
+		wg.Go(func() { errs[i] = l.Renew(ctx, fmt.Sprintf("r%d", i), lease, epochs[i]) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i == stale {
+			assert.ErrorIs(t, err, queue.ErrLeaseLost, "room %d", i)
+		} else {
+			assert.NoError(t, err, "room %d", i)
+		}
+	}
 }

@@ -62,6 +62,11 @@ type Options struct {
 	// The node heartbeat lasts LeaseTTL/2. Default 0: no leases (one
 	// server alone on its log).
 	LeaseTTL time.Duration
+	// LeaseRenewers is how many lease renewals a round runs at once, so a
+	// server with thousands of rooms renews them all well within
+	// LeaseTTL/4 even when each renewal is a round trip to a distant log.
+	// Default 32.
+	LeaseRenewers int
 
 	// newInbox replaces the room queue (tests and the channel baseline).
 	newInbox func(stamper *Stamper, limit int, lastAt int64) inbox
@@ -104,6 +109,9 @@ func (o *Options) setDefaults() {
 	if o.EventSlab == 0 {
 		o.EventSlab = 16 << 10
 	}
+	if o.LeaseRenewers == 0 {
+		o.LeaseRenewers = 32
+	}
 	if o.newInbox == nil {
 		o.newInbox = func(s *Stamper, limit int, lastAt int64) inbox { return newRoomQueue(s, limit, lastAt) }
 	}
@@ -127,6 +135,7 @@ func (o *Options) validate() error {
 	positive("DedupeWindow", o.DedupeWindow)
 	positive("ReadPage", o.ReadPage)
 	positive("EventSlab", o.EventSlab)
+	positive("LeaseRenewers", o.LeaseRenewers)
 	if o.IdleTimeout < 0 {
 		errs = append(errs, fmt.Errorf("IdleTimeout: must be positive, got %v", o.IdleTimeout))
 	}

@@ -272,10 +272,10 @@ func (g *Registry) wait(ctx context.Context) error {
 }
 
 // leaser keeps this node's heartbeat and its rooms' leases alive. Every
-// LeaseTTL/4 it renews each open room's lease; a room whose lease is lost,
-// or could not be renewed for LeaseTTL/2 (so it might expire before the
-// next try), is halted at once: it stops writing, and its members reconnect
-// to wherever the room lives now.
+// LeaseTTL/4 it renews each open room's lease, LeaseRenewers at a time; a
+// room whose lease is lost, or could not be renewed for LeaseTTL/2 (so it
+// might expire before the next try), is halted at once: it stops writing,
+// and its members reconnect to wherever the room lives now.
 func (g *Registry) leaser() {
 	ttl := g.opts.LeaseTTL
 	t := time.NewTicker(ttl / 4)
@@ -290,9 +290,7 @@ func (g *Registry) leaser() {
 		// One deadline for the whole round: with the log down, every
 		// renewal fails within it and no room waits behind the others.
 		ctx, cancel := context.WithTimeout(context.Background(), ttl/4)
-		for _, r := range g.openRooms() {
-			g.renew(ctx, r)
-		}
+		g.renewAll(ctx, g.openRooms())
 		cancel()
 	}
 }
@@ -303,6 +301,21 @@ func (g *Registry) heartbeat() {
 	if err := g.opts.Log.Heartbeat(ctx, g.opts.Node, g.opts.LeaseTTL/2); err != nil {
 		g.opts.Logger.Warn().Err(err).Msg("node heartbeat not written")
 	}
+}
+
+// renewAll renews the rooms' leases, LeaseRenewers at a time, and returns
+// when every renewal has answered or failed.
+func (g *Registry) renewAll(ctx context.Context, rooms []*Room) {
+	sem := make(chan struct{}, g.opts.LeaseRenewers)
+	var wg sync.WaitGroup
+	for _, r := range rooms {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			g.renew(ctx, r)
+		})
+	}
+	wg.Wait()
 }
 
 func (g *Registry) renew(ctx context.Context, r *Room) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -483,4 +484,52 @@ func TestNothingVisibleBeforeDurable(t *testing.T) {
 	acks, _ := rp.take()
 	require.Len(t, acks, 1)
 	assert.Equal(t, seen+1, sub.count())
+}
+
+// slowRenewLog answers every renewal after delay, as a log far away does.
+type slowRenewLog struct {
+	queue.Log
+	delay  time.Duration
+	renews atomic.Int64
+}
+
+func (l *slowRenewLog) Renew(ctx context.Context, room string, lease queue.Lease, epoch uint64) error {
+	select {
+	case <-time.After(l.delay):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	l.renews.Add(1)
+	return l.Log.Renew(ctx, room, lease, epoch)
+}
+
+// Leases are renewed LeaseRenewers at a time: 64 rooms whose renewals take
+// 40 ms each all keep their leases with the default, where one after the
+// other (LeaseRenewers 1) a round takes 2.5 s, far past its LeaseTTL/4
+// deadline, and the rooms at the back halt.
+func TestLeaseRenewalsRunTogether(t *testing.T) {
+	const rooms, ttl, delay = 64, 800 * time.Millisecond, 40 * time.Millisecond
+	run := func(renewers int) (halted int, renews int64) {
+		log := &slowRenewLog{Log: queue.NewMemoryLog(queue.MemoryOptions{}), delay: delay}
+		g := newTestRegistry(t, Options{Log: log, Node: queue.Node{ID: "a"}, LeaseTTL: ttl, LeaseRenewers: renewers})
+		rs := make([]*Room, rooms)
+		for i := range rs {
+			rs[i] = openTestRoom(t, g, fmt.Sprintf("r%d", i))
+		}
+		time.Sleep(3 * ttl) // a dozen renewal rounds
+		for _, r := range rs {
+			select {
+			case <-r.Done():
+				halted++
+			default:
+			}
+		}
+		return halted, log.renews.Load()
+	}
+	halted, renews := run(0)
+	assert.Zero(t, halted, "with concurrent renewals every room keeps its lease")
+	assert.GreaterOrEqual(t, renews, int64(rooms*5), "every room renewed round after round")
+
+	halted, _ = run(1)
+	assert.Greater(t, halted, rooms/2, "the control: one renewal at a time cannot keep up")
 }

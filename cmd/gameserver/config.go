@@ -28,6 +28,7 @@ const (
 	defaultMaxPlayers = 100
 	defaultQueueLimit = 4096
 	defaultMaxRooms   = 10_000
+	defaultRenewers   = 32
 )
 
 // Config is everything `gameserver serve` is configured with.
@@ -42,6 +43,7 @@ type Config struct {
 	NodeID          string // unique per process; empty: generated
 	Advertise       string // ws URL clients are redirected to; empty: from the listener
 	LeaseTTL        time.Duration
+	LeaseRenewers   int
 	MaxPlayers      int
 	QueueLimit      int
 	MaxRooms        int
@@ -81,6 +83,7 @@ func serveFlags(cfg *Config) *flag.FlagSet {
 		MaxPlayers:      defaultMaxPlayers,
 		QueueLimit:      defaultQueueLimit,
 		MaxRooms:        defaultMaxRooms,
+		LeaseRenewers:   defaultRenewers,
 		Session:         d,
 	}
 	cfg.Session.PingPeriod = 0 // derived from --pong-wait unless set
@@ -97,6 +100,7 @@ func serveFlags(cfg *Config) *flag.FlagSet {
 	fs.StringVar(&cfg.Advertise, "advertise", "", "WebSocket URL other servers redirect this server's rooms' clients to, ws://host:port/ws; empty: ws://<listen address>/ws")
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 3*time.Second, "room lease lifetime with --redis: renewed every ttl/4; a dead server's rooms move after at most this long")
 	fs.IntVar(&cfg.MaxPlayers, "max-players", cfg.MaxPlayers, "players per room; one more gets room_full")
+	fs.IntVar(&cfg.LeaseRenewers, "lease-renewers", cfg.LeaseRenewers, "lease renewals in flight at once with --redis, so thousands of rooms renew within ttl/4")
 	fs.IntVar(&cfg.QueueLimit, "queue-limit", cfg.QueueLimit, "actions waiting per room; one more gets reject busy")
 	fs.IntVar(&cfg.MaxRooms, "max-rooms", cfg.MaxRooms, "rooms open at once, and rooms the in-memory log keeps; a new room past it gets error unavailable")
 	fs.Int64Var(&s.ReadLimit, "read-limit", s.ReadLimit, "largest client frame in bytes; larger closes with 1009")
@@ -187,6 +191,9 @@ func (cfg *Config) validate() error {
 	}
 	if cfg.MaxRooms <= 0 {
 		errs = append(errs, fmt.Errorf("--max-rooms %d: must be positive", cfg.MaxRooms))
+	}
+	if cfg.LeaseRenewers <= 0 {
+		errs = append(errs, fmt.Errorf("--lease-renewers %d: must be positive", cfg.LeaseRenewers))
 	}
 	if cfg.QueueLimit <= 0 {
 		errs = append(errs, fmt.Errorf("--queue-limit %d: must be positive", cfg.QueueLimit))

@@ -39,6 +39,7 @@ func TestParseServeDefaults(t *testing.T) {
 	assert.Equal(t, reg.Options().MaxPlayers, cfg.MaxPlayers)
 	assert.Equal(t, reg.Options().QueueLimit, cfg.QueueLimit)
 	assert.Equal(t, reg.Options().MaxRooms, cfg.MaxRooms)
+	assert.Equal(t, reg.Options().LeaseRenewers, cfg.LeaseRenewers)
 }
 
 func TestParseServeEnvAndFlags(t *testing.T) {

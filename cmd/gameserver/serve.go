@@ -85,6 +85,7 @@ func serve(ctx context.Context, cfg Config, logger zerolog.Logger, listening fun
 			seqOpts.Node.URL = "ws://" + ln.Addr().String() + "/ws"
 		}
 		seqOpts.LeaseTTL = cfg.LeaseTTL
+		seqOpts.LeaseRenewers = cfg.LeaseRenewers
 		logger.Info().Str("node", seqOpts.Node.ID).Str("advertise", seqOpts.Node.URL).Dur("lease_ttl", cfg.LeaseTTL).Msg("room leases")
 	}
 	reg, err := sequencer.NewRegistry(seqOpts)
