@@ -23,13 +23,22 @@ type gatedLog struct {
 	fail    atomic.Pointer[error] // when set, appends fail with it after writing (a lost reply) or before
 	lostAck atomic.Bool
 	owner   atomic.Pointer[queue.OwnerError] // when set, Acquire refuses with it: another node holds the lease
+	// When set, Acquire takes the lease in the log and then waits for the
+	// channel to close before it returns the epoch; held counts the waits.
+	holdAcquire atomic.Pointer[chan struct{}]
+	held        atomic.Int32
 }
 
 func (g *gatedLog) Acquire(ctx context.Context, room string, lease queue.Lease) (uint64, error) {
 	if o := g.owner.Load(); o != nil {
 		return 0, o
 	}
-	return g.MemoryLog.Acquire(ctx, room, lease)
+	epoch, err := g.MemoryLog.Acquire(ctx, room, lease)
+	if hold := g.holdAcquire.Load(); hold != nil && err == nil {
+		g.held.Add(1)
+		<-*hold
+	}
+	return epoch, err
 }
 
 func newGatedLog() *gatedLog {

@@ -321,14 +321,16 @@ func (g *Registry) renewAll(ctx context.Context, rooms []*Room) {
 func (g *Registry) renew(ctx context.Context, r *Room) {
 	ttl := g.opts.LeaseTTL
 	asked := time.Now()
+	gen := r.leaseGen.Load()
 	epoch := r.leaseEpoch.Load()
 	err := g.opts.Log.Renew(ctx, r.name, g.opts.lease(), epoch)
 	switch {
 	case err == nil:
 		r.renewedAt.Store(asked.UnixNano())
-	case errors.Is(err, queue.ErrLeaseLost) && r.leaseEpoch.Load() != epoch:
-		// The room took itself again meanwhile (a rebuild after a failed
-		// append): it holds a new lease; this renewal was for the old one.
+	case errors.Is(err, queue.ErrLeaseLost) && (gen%2 == 1 || r.leaseGen.Load() != gen):
+		// The room was taking itself again meanwhile (a rebuild after a
+		// failed append): this renewal was for the old epoch, and the
+		// rebuild finds out itself whether another node holds the room.
 	case errors.Is(err, queue.ErrLeaseLost):
 		r.logger.Warn().Msg("room lease lost; stopping the room")
 		r.halt(fmt.Errorf("%w: %w", ErrUnavailable, err))

@@ -107,7 +107,11 @@ type Room struct {
 	halted     atomic.Bool // stop like a crash: nothing more is sequenced
 	haltErr    atomic.Pointer[error]
 	leaseEpoch atomic.Uint64 // the epoch the room's lease is held under
-	renewedAt  atomic.Int64  // unix ns when the last successful renewal was sent
+	// leaseGen counts the room's acquisitions like a seqlock: odd while one
+	// is under way (the log may hold a newer epoch than leaseEpoch), even
+	// once leaseEpoch is the epoch the log holds.
+	leaseGen   atomic.Uint64
+	renewedAt  atomic.Int64 // unix ns when the last successful renewal was sent
 	members    atomic.Int32
 	lastActive atomic.Int64 // unix ns of the last action or command
 	stopErr    atomic.Pointer[error]
@@ -164,6 +168,8 @@ func (r *Room) rebuild(ctx context.Context) (int64, error) {
 	defer cancel()
 	log := r.opts.Log
 	asked := time.Now()
+	r.leaseGen.Add(1) // odd: a renewal refused from here on may be for the old epoch
+	defer r.leaseGen.Add(1)
 	epoch, err := log.Acquire(ctx, r.name, r.opts.lease())
 	if err != nil {
 		return 0, fmt.Errorf("acquire room %s: %w", r.name, err)

@@ -533,3 +533,49 @@ func TestLeaseRenewalsRunTogether(t *testing.T) {
 	halted, _ = run(1)
 	assert.Greater(t, halted, rooms/2, "the control: one renewal at a time cannot keep up")
 }
+
+// A renewal refused because the room is taking itself again (a rebuild
+// after a failed append has a new epoch in the log, and has not yet
+// recorded it) is for the old epoch: it does not halt the room, which goes
+// on under the new epoch.
+func TestRenewalDuringReacquire(t *testing.T) {
+	gate := newGatedLog()
+	g := newTestRegistry(t, Options{Log: gate, Node: queue.Node{ID: "a"}, LeaseTTL: time.Hour})
+	room := openTestRoom(t, g, "r1")
+	ctx := context.Background()
+	_, err := room.Join(ctx, "p", &recorder{})
+	require.NoError(t, err)
+	flush(t, room)
+	require.Equal(t, uint64(1), room.leaseEpoch.Load())
+
+	hold := make(chan struct{})
+	gate.holdAcquire.Store(&hold)
+	timeout := errors.New("read tcp: i/o timeout")
+	gate.fail.Store(&timeout)
+	rp := &replies{}
+	require.NoError(t, room.Push(Action{Player: "p", CSeq: 1, Kind: gamestate.KindAttack, Target: "baron", Reply: rp}))
+	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+		if gate.held.Load() == 0 {
+			return errors.New("the rebuild has not taken the lease yet")
+		}
+		return nil
+	})
+
+	g.renew(ctx, room) // refused: the log is at epoch 2, the room still says 1
+	assert.False(t, room.halted.Load(), "a renewal for the old epoch does not halt the room")
+
+	gate.fail.Store(nil)
+	gate.holdAcquire.Store(nil)
+	close(hold)
+	flush(t, room)
+	assert.Equal(t, uint64(2), room.leaseEpoch.Load())
+	g.renew(ctx, room)
+	assert.False(t, room.halted.Load())
+	require.NoError(t, room.Push(Action{Player: "p", CSeq: 2, Kind: gamestate.KindAttack, Target: "baron", Reply: rp}))
+	flush(t, room)
+	acks, rejects := rp.take()
+	require.Len(t, rejects, 1, "the action whose append failed is refused, to be resent")
+	assert.Equal(t, CodeUnavailable, rejects[0].Code)
+	require.Len(t, acks, 1)
+	assert.Equal(t, uint64(2), acks[0].CSeq, "the room goes on under the new epoch")
+}
