@@ -29,6 +29,7 @@ const (
 	defaultQueueLimit = 4096
 	defaultMaxRooms   = 10_000
 	defaultRenewers   = 32
+	defaultRetain     = 10_000
 )
 
 // Config is everything `gameserver serve` is configured with.
@@ -44,6 +45,7 @@ type Config struct {
 	Advertise       string // ws URL clients are redirected to; empty: from the listener
 	LeaseTTL        time.Duration
 	LeaseRenewers   int
+	Retain          uint64
 	MaxPlayers      int
 	QueueLimit      int
 	MaxRooms        int
@@ -84,6 +86,7 @@ func serveFlags(cfg *Config) *flag.FlagSet {
 		QueueLimit:      defaultQueueLimit,
 		MaxRooms:        defaultMaxRooms,
 		LeaseRenewers:   defaultRenewers,
+		Retain:          defaultRetain,
 		Session:         d,
 	}
 	cfg.Session.PingPeriod = 0 // derived from --pong-wait unless set
@@ -101,6 +104,7 @@ func serveFlags(cfg *Config) *flag.FlagSet {
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 3*time.Second, "room lease lifetime with --redis: renewed every ttl/4; a dead server's rooms move after at most this long")
 	fs.IntVar(&cfg.MaxPlayers, "max-players", cfg.MaxPlayers, "players per room; one more gets room_full")
 	fs.IntVar(&cfg.LeaseRenewers, "lease-renewers", cfg.LeaseRenewers, "lease renewals in flight at once with --redis, so thousands of rooms renew within ttl/4")
+	fs.Uint64Var(&cfg.Retain, "retain", cfg.Retain, "entries of a room's log kept below its latest snapshot (in memory or in Redis), for clients resuming with since and for export/replay; older ones are trimmed")
 	fs.IntVar(&cfg.QueueLimit, "queue-limit", cfg.QueueLimit, "actions waiting per room; one more gets reject busy")
 	fs.IntVar(&cfg.MaxRooms, "max-rooms", cfg.MaxRooms, "rooms open at once, and rooms the in-memory log keeps; a new room past it gets error unavailable")
 	fs.Int64Var(&s.ReadLimit, "read-limit", s.ReadLimit, "largest client frame in bytes; larger closes with 1009")
@@ -195,6 +199,9 @@ func (cfg *Config) validate() error {
 	if cfg.LeaseRenewers <= 0 {
 		errs = append(errs, fmt.Errorf("--lease-renewers %d: must be positive", cfg.LeaseRenewers))
 	}
+	if cfg.Retain == 0 {
+		errs = append(errs, errors.New("--retain 0: must be positive"))
+	}
 	if cfg.QueueLimit <= 0 {
 		errs = append(errs, fmt.Errorf("--queue-limit %d: must be positive", cfg.QueueLimit))
 	}
@@ -221,10 +228,10 @@ func isLoopback(addr string) bool {
 func buildLog(ctx context.Context, cfg Config, logger zerolog.Logger) (queue.Log, func(), error) {
 	if cfg.Redis == "" {
 		logger.Info().Msg("log: in memory; acked actions do not survive this process")
-		return queue.NewMemoryLog(queue.MemoryOptions{MaxRooms: cfg.MaxRooms}), func() {}, nil
+		return queue.NewMemoryLog(queue.MemoryOptions{MaxRooms: cfg.MaxRooms, Retain: cfg.Retain}), func() {}, nil
 	}
 	redis.SetLogger(redisLogger{logger.With().Str("component", "go-redis").Logger()})
-	l, err := queue.NewRedisLog(queue.RedisOptions{URL: cfg.Redis, Game: gamestate.BaronName, Logger: logger})
+	l, err := queue.NewRedisLog(queue.RedisOptions{URL: cfg.Redis, Game: gamestate.BaronName, Logger: logger, Retain: cfg.Retain})
 	if err != nil {
 		return nil, nil, fmt.Errorf("--redis: %w", err)
 	}
