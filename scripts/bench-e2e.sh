@@ -46,6 +46,11 @@ t1=$(date +%s.%N)
 s1=$(cpu "$spid"); r1=0; [ "$logkind" = redis ] && r1=$(cpu "$rpid")
 srss=$(rss "$spid"); rrss=0; [ "$logkind" = redis ] && rrss=$(rss "$rpid")
 hz=$(getconf CLK_TCK)
+if [ "$logkind" = redis ]; then
+  # Redis's own account of the append script: calls and µs per call.
+  redis-cli -p "$rport" info commandstats | tr -d '\r' | grep '^cmdstat_evalsha:' | sed 's/^cmdstat_evalsha:/redis evalsha /' || true
+  redis-cli -p "$rport" info errorstats | tr -d '\r' | grep '^errorstat' || true
+fi
 python3 - "$dir/report.json" "$shape" "$logkind" "$rate/w$window" "$s0" "$s1" "$r0" "$r1" "$hz" "$srss" "$rrss" "$t0" "$t1" <<'PY'
 import json, sys
 f, shape, log, rate, s0, s1, r0, r1, hz, srss, rrss, t0, t1 = sys.argv[1:]
