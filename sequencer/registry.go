@@ -21,8 +21,9 @@ var ErrTooManyRooms = errors.New("sequencer: too many open rooms")
 // shuts every room down gracefully. All goroutines it starts go through
 // goroutine, which refuses after Shutdown.
 type Registry struct {
-	opts    Options
-	stamper *Stamper
+	opts     Options
+	stamper  *Stamper
+	counters *counters
 
 	mu     sync.Mutex
 	rooms  map[string]*slot
@@ -46,10 +47,11 @@ func NewRegistry(opts Options) (*Registry, error) {
 	}
 	opts.setDefaults()
 	g := &Registry{
-		opts:    opts,
-		stamper: NewStamper(opts.Clock),
-		rooms:   make(map[string]*slot),
-		quit:    make(chan struct{}),
+		opts:     opts,
+		stamper:  NewStamper(opts.Clock),
+		counters: &counters{},
+		rooms:    make(map[string]*slot),
+		quit:     make(chan struct{}),
 	}
 	if err := g.goroutine(g.janitor); err != nil {
 		return nil, err
@@ -128,7 +130,7 @@ func (g *Registry) Room(ctx context.Context, name string) (*Room, error) {
 
 func (g *Registry) open(ctx context.Context, name string, s *slot) {
 	defer close(s.ready)
-	room, err := openRoom(ctx, name, &g.opts, g.stamper)
+	room, err := openRoom(ctx, name, &g.opts, g.stamper, g.counters)
 	if err == nil {
 		err = g.goroutine(room.run)
 	}

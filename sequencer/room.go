@@ -115,6 +115,7 @@ type Room struct {
 	members    atomic.Int32
 	lastActive atomic.Int64 // unix ns of the last action or command
 	stopErr    atomic.Pointer[error]
+	counters   *counters // the registry's
 
 	// Owned by the loop.
 	game     gamestate.Game
@@ -138,16 +139,17 @@ type Room struct {
 
 // openRoom acquires the room in the log, rebuilds its state and returns it
 // ready to start.
-func openRoom(ctx context.Context, name string, opts *Options, stamper *Stamper) (*Room, error) {
+func openRoom(ctx context.Context, name string, opts *Options, stamper *Stamper, c *counters) (*Room, error) {
 	r := &Room{
-		name:   name,
-		opts:   opts,
-		logger: opts.Logger.With().Str("room", name).Logger(),
-		cmds:   make(chan command),
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
-		dedupe: newDedupe(opts.DedupeWindow),
-		slab:   eventSlab{size: opts.EventSlab},
+		name:     name,
+		opts:     opts,
+		counters: c,
+		logger:   opts.Logger.With().Str("room", name).Logger(),
+		cmds:     make(chan command),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		dedupe:   newDedupe(opts.DedupeWindow),
+		slab:     eventSlab{size: opts.EventSlab},
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	lastAt, err := r.rebuild(ctx)
@@ -389,6 +391,7 @@ func (r *Room) end(err error) {
 	r.cancel()
 	if err != nil {
 		r.stopErr.Store(&err)
+		r.counters.failed.Add(1)
 		r.logger.Error().Err(err).Msg("room stopped")
 	}
 	reason := err
@@ -643,6 +646,7 @@ func (r *Room) publish() {
 	if len(r.events) == 0 {
 		return
 	}
+	r.counters.entries.Add(uint64(len(r.events)))
 	for i := 0; i < len(r.subs); {
 		if r.subs[i].sub.Publish(r.events) {
 			i++
@@ -658,16 +662,29 @@ func (r *Room) publish() {
 }
 
 func (r *Room) answer() {
+	var acked, dups, rejected uint64
 	for i := range r.replies {
 		rp := &r.replies[i]
 		switch {
 		case rp.to == nil:
 		case rp.ok:
 			rp.to.Acked(rp.ack)
+			acked++
+			if rp.ack.Dup {
+				dups++
+			}
 		default:
 			rp.to.Rejected(rp.reject)
+			rejected++
 		}
 		*rp = reply{}
+	}
+	if acked > 0 {
+		r.counters.acked.Add(acked)
+		r.counters.dups.Add(dups)
+	}
+	if rejected > 0 {
+		r.counters.rejected.Add(rejected)
 	}
 	r.replies = r.replies[:0]
 	clear(r.recs)

@@ -579,3 +579,23 @@ func TestRenewalDuringReacquire(t *testing.T) {
 	require.Len(t, acks, 1)
 	assert.Equal(t, uint64(2), acks[0].CSeq, "the room goes on under the new epoch")
 }
+
+// The registry's counters follow what its rooms did: entries published,
+// actions acked (a resend counted as a dup), rooms that failed.
+func TestRegistryStats(t *testing.T) {
+	g := newTestRegistry(t, Options{Log: queue.NewMemoryLog(queue.MemoryOptions{})})
+	room := openTestRoom(t, g, "r1")
+	ctx := context.Background()
+	_, err := room.Join(ctx, "p", &recorder{})
+	require.NoError(t, err)
+	rp := &replies{}
+	for _, cseq := range []uint64{1, 2, 1} {
+		require.NoError(t, room.Push(Action{Player: "p", CSeq: cseq, Kind: gamestate.KindAttack, Target: "baron", Reply: rp}))
+	}
+	flush(t, room)
+	assert.Equal(t, Stats{Rooms: 1, Entries: 3, Acked: 3, Dups: 1}, g.Stats(), "join and two attacks; the resend of cseq 1 is a dup")
+
+	room.halt(fmt.Errorf("%w: %w", ErrUnavailable, queue.ErrLeaseLost))
+	<-room.Done()
+	assert.Equal(t, uint64(1), g.Stats().Failed)
+}

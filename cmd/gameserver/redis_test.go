@@ -205,6 +205,22 @@ func TestServeWithRedisContinuesAcrossServers(t *testing.T) {
 	require.Equal(t, "ack", f.Type)
 	assert.Greater(t, f.Seq, before.LastSeq)
 
+	// The second server's counters: one dup and one new action acked, the
+	// join and that action appended to Redis.
+	resp, err := http.Get("http://" + second.addr + "/metrics")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, line := range []string{
+		"lasthit_actions_acked_total 2",
+		"lasthit_actions_dup_total 1",
+		"lasthit_log_entries_total 2",
+		`lasthit_log_appends_failed_total{reason="fenced"} 0`,
+		`lasthit_log_append_latency_seconds{quantile="0.99"} `,
+	} {
+		assert.Contains(t, string(body), "\n"+line, "metrics:\n%s", body)
+	}
+
 	second.stop()
 	meta, recs := logMeta(t, rs.URL(), "r1")
 	require.Equal(t, uint64(1), recs[0].Seq)

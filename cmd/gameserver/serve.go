@@ -104,7 +104,7 @@ func serve(ctx context.Context, cfg Config, logger zerolog.Logger, listening fun
 		logger.Warn().Msg("dev mode: no --secret, so any dev:<player> token is accepted; listening on loopback only")
 	}
 	hs := &http.Server{
-		Handler:           routes(srv),
+		Handler:           routes(srv, newMetricsHandler(reg, srv, roomLog)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(logger, "", 0),
 	}
@@ -179,10 +179,11 @@ func serveDebug(addr string, logger zerolog.Logger) (func(), error) {
 	return func() { _ = hs.Close() }, nil
 }
 
-// routes mounts the protocol and the probes.
-func routes(srv *session.Server) http.Handler {
+// routes mounts the protocol, the probes and the metrics.
+func routes(srv *session.Server, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", srv)
+	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})

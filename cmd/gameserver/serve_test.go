@@ -71,6 +71,24 @@ func TestServe(t *testing.T) {
 		require.Equal(t, "event", f["type"], "%v", f)
 	}
 
+	// The counters at /metrics, in the Prometheus text format.
+	resp, err = http.Get(base + "/metrics")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	for _, line := range []string{
+		"lasthit_rooms 1",
+		"lasthit_actions_acked_total 1",
+		"lasthit_entries_total 2", // the join and the attack
+		`lasthit_connections{state="joined"} 1`,
+		`lasthit_connections_closed_total{reason="slow_consumer"} 0`,
+		"go_goroutines ",
+	} {
+		assert.Contains(t, string(body), "\n"+line, "metrics:\n%s", body)
+	}
+	assert.NotContains(t, string(body), "lasthit_log_", "no Redis log, no Redis figures")
+
 	cancel()
 	var ce *websocket.CloseError
 	for {
