@@ -60,6 +60,26 @@ type counters struct {
 	open, joined                                 atomic.Int64
 	slow, writeTimeouts, badFrames, refusedPerIP atomic.Uint64
 	tooBig                                       atomic.Uint64
+	rejects                                      [len(rejectCodes) + 1]atomic.Uint64 // by rejectCodes; the last: any other code
+}
+
+// rejectCodes are the codes of reject frames counted one by one in Stats;
+// any other is counted as "other".
+var rejectCodes = [...]sequencer.Code{
+	sequencer.CodeBadRequest, sequencer.CodeBusy, sequencer.CodeUnavailable,
+	sequencer.CodeUnknownKind, CodeRateLimited,
+}
+
+// rejected counts a reject frame sent with code.
+func (c *counters) rejected(code sequencer.Code) {
+	i := len(rejectCodes)
+	for j, rc := range rejectCodes {
+		if rc == code {
+			i = j
+			break
+		}
+	}
+	c.rejects[i].Add(1)
 }
 
 // Stats are the server's counters.
@@ -71,6 +91,9 @@ type Stats struct {
 	BadFrameCloses uint64 // closed with 1008 after too many bad frames
 	TooBig         uint64 // closed with 1009: a frame over ReadLimit
 	RefusedPerIP   uint64 // refused with 1013 by MaxConnsPerIP
+	// Rejects counts the reject frames sent, by code ("other" for a code
+	// not listed); every code is present, zero or not.
+	Rejects map[sequencer.Code]uint64
 }
 
 // NewServer validates opts, fills in defaults and returns a server for reg.
@@ -128,7 +151,17 @@ func (s *Server) Stats() Stats {
 		BadFrameCloses: s.stats.badFrames.Load(),
 		TooBig:         s.stats.tooBig.Load(),
 		RefusedPerIP:   s.stats.refusedPerIP.Load(),
+		Rejects:        s.stats.rejectCounts(),
 	}
+}
+
+func (c *counters) rejectCounts() map[sequencer.Code]uint64 {
+	m := make(map[sequencer.Code]uint64, len(rejectCodes)+1)
+	for i, code := range rejectCodes {
+		m[code] = c.rejects[i].Load()
+	}
+	m["other"] = c.rejects[len(rejectCodes)].Load()
+	return m
 }
 
 // Ready reports whether the server can sequence: it is not shutting down

@@ -454,6 +454,7 @@ func (s *session) act(f clientFrame) {
 }
 
 func (s *session) reject(cseq uint64, code sequencer.Code, msg string) {
+	s.srv.stats.rejected(code)
 	s.send(encodeReject(sequencer.Reject{CSeq: cseq, Code: code, Message: msg}))
 }
 
@@ -523,6 +524,7 @@ func (s *session) Acked(a sequencer.Ack) { s.send(encodeAck(a)) }
 
 // Rejected queues the reject of an action that got no seq.
 func (s *session) Rejected(r sequencer.Reject) {
+	s.srv.stats.rejected(r.Code)
 	s.send(encodeReject(r))
 }
 

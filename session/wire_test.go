@@ -264,6 +264,16 @@ func TestRateLimit(t *testing.T) {
 	f, err := c2.readUntil(func(f frame) bool { return f.Type == "ack" || f.Type == "reject" }, nil)
 	require.NoError(t, err)
 	assert.Equal(t, "reject rate_limited", f.Type+" "+f.Code, "reconnecting does not refill the bucket")
+
+	c2.mustSend(`{"type":"action","cseq":7,"target":"baron"}`) // no kind: refused before the bucket
+	f, err = c2.readUntil(func(f frame) bool { return f.Type == "ack" || f.Type == "reject" }, nil)
+	require.NoError(t, err)
+	require.Equal(t, "reject", f.Type)
+	rejects := h.srv.Stats().Rejects
+	assert.Equal(t, uint64(3), rejects[session.CodeRateLimited], "every reject frame is counted by its code")
+	assert.Equal(t, "bad_request", f.Code, "%s", f)
+	assert.Equal(t, uint64(1), rejects[sequencer.CodeBadRequest])
+	assert.Zero(t, rejects[sequencer.CodeBusy])
 }
 
 func TestReplacedConnectionClosed1000(t *testing.T) {

@@ -47,6 +47,7 @@ var (
 	mRoomsFailed  = desc("rooms_failed_total", "Rooms that stopped on an error: lease lost, log unwritable, halted.")
 	mConns        = desc("connections", "WebSocket connections being served, by state.", "state")
 	mClosed       = desc("connections_closed_total", "Connections the server closed for a client's fault, by reason.", "reason")
+	mRejects      = desc("rejects_total", "Reject frames sent to clients, by code.", "code")
 	mLogAppends   = desc("log_appends_total", "Successful appends to the Redis log (one per room batch).")
 	mLogEntries   = desc("log_entries_total", "Entries carried by successful Redis appends.")
 	mLogRetries   = desc("log_retries_total", "Retried attempts of any Redis log call.")
@@ -56,7 +57,7 @@ var (
 )
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{mRooms, mEntries, mAcked, mDups, mRejected, mRoomsFailed, mConns, mClosed} {
+	for _, d := range []*prometheus.Desc{mRooms, mEntries, mAcked, mDups, mRejected, mRoomsFailed, mConns, mClosed, mRejects} {
 		ch <- d
 	}
 	if m.rlog != nil {
@@ -89,6 +90,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(mClosed, ss.BadFrameCloses, "bad_frames")
 	counter(mClosed, ss.TooBig, "too_big")
 	counter(mClosed, ss.RefusedPerIP, "refused_per_ip")
+	for code, n := range ss.Rejects {
+		counter(mRejects, n, string(code))
+	}
 
 	if m.rlog == nil {
 		return

@@ -83,6 +83,7 @@ func TestServe(t *testing.T) {
 		"lasthit_entries_total 2", // the join and the attack
 		`lasthit_connections{state="joined"} 1`,
 		`lasthit_connections_closed_total{reason="slow_consumer"} 0`,
+		`lasthit_rejects_total{code="busy"} 0`,
 		"go_goroutines ",
 	} {
 		assert.Contains(t, string(body), "\n"+line, "metrics:\n%s", body)
