@@ -505,33 +505,46 @@ func (l *slowRenewLog) Renew(ctx context.Context, room string, lease queue.Lease
 
 // Leases are renewed LeaseRenewers at a time: 64 rooms whose renewals take
 // 40 ms each all keep their leases with the default, where one after the
-// other (LeaseRenewers 1) a round takes 2.5 s, far past its LeaseTTL/4
-// deadline, and the rooms at the back halt.
+// other (LeaseRenewers 1, the control) a round takes 2.5 s, far past its
+// LeaseTTL/4 deadline, and most rooms halt.
 func TestLeaseRenewalsRunTogether(t *testing.T) {
 	const rooms, ttl, delay = 64, 800 * time.Millisecond, 40 * time.Millisecond
-	run := func(renewers int) (halted int, renews int64) {
+	start := func(renewers int) (*slowRenewLog, []*Room) {
 		log := &slowRenewLog{Log: queue.NewMemoryLog(queue.MemoryOptions{}), delay: delay}
 		g := newTestRegistry(t, Options{Log: log, Node: queue.Node{ID: "a"}, LeaseTTL: ttl, LeaseRenewers: renewers})
 		rs := make([]*Room, rooms)
 		for i := range rs {
 			rs[i] = openTestRoom(t, g, fmt.Sprintf("r%d", i))
 		}
-		time.Sleep(3 * ttl) // a dozen renewal rounds
+		return log, rs
+	}
+	halted := func(rs []*Room) (n int) {
 		for _, r := range rs {
 			select {
 			case <-r.Done():
-				halted++
+				n++
 			default:
 			}
 		}
-		return halted, log.renews.Load()
+		return n
 	}
-	halted, renews := run(0)
-	assert.Zero(t, halted, "with concurrent renewals every room keeps its lease")
-	assert.GreaterOrEqual(t, renews, int64(rooms*5), "every room renewed round after round")
 
-	halted, _ = run(1)
-	assert.Greater(t, halted, rooms/2, "the control: one renewal at a time cannot keep up")
+	log, rs := start(0)
+	checkFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+		if n := log.renews.Load(); n < rooms*5 {
+			return fmt.Errorf("%d renewals so far", n)
+		}
+		return nil
+	})
+	assert.Zero(t, halted(rs), "five rounds and more: with concurrent renewals every room keeps its lease")
+
+	_, rs = start(1)
+	checkFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+		if n := halted(rs); n <= rooms/2 {
+			return fmt.Errorf("%d rooms halted so far", n)
+		}
+		return nil
+	})
 }
 
 // A renewal refused because the room is taking itself again (a rebuild
