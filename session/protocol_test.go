@@ -27,14 +27,15 @@ func TestDecodeActionFast(t *testing.T) {
 		{`{"type":"action","cseq":1.0,"kind":"attack","target":"baron"}`, clientFrame{}},
 		{`{"type":"action","cseq":1e3,"kind":"attack","target":"baron"}`, clientFrame{}},
 		{`{"type":"action","cseq":"1","kind":"attack","target":"baron"}`, clientFrame{}},
-		{`{"type":"action","cseq":1,"kind":"attack"}`, clientFrame{}},                                // no target
-		{`{"type":"action","cseq":1,"kind":"attack","target":"baron","x":1}`, clientFrame{}},         // other member
-		{`{"type":"action","cseq":1,"cseq":2,"kind":"attack","target":"baron"}`, clientFrame{}},      // repeated
-		{`{"Type":"action","cseq":1,"kind":"attack","target":"baron"}`, clientFrame{}},               // encoding/json folds case
-		{`{"type":"action","cseq":1,"kind":"att\u0061ck","target":"baron"}`, clientFrame{}},          // escape
-		{`{"type":"action","cseq":1,"kind":"attack","target":"baron"}x`, clientFrame{}},              // trailing bytes
-		{`{"type":"ping","t":1}`, clientFrame{}},                                                     // another type
-		{`{"type":"action","cseq":1,"kind":"attack","target":"bar` + "\xff" + `on"}`, clientFrame{}}, // not ASCII
+		{`{"type":"action","cseq":1,"kind":"attack"}`, clientFrame{}},                                                                               // no target
+		{`{"type":"action","cseq":1,"kind":"attack","target":"baron","x":1}`, clientFrame{}},                                                        // other member
+		{`{"type":"action","cseq":1,"cseq":2,"kind":"attack","target":"baron"}`, clientFrame{}},                                                     // repeated
+		{`{"Type":"action","cseq":1,"kind":"attack","target":"baron"}`, clientFrame{}},                                                              // encoding/json folds case
+		{`{"type":"action","cseq":1,"kind":"att\u0061ck","target":"baron"}`, clientFrame{Type: "action", CSeq: 1, Kind: "attack", Target: "baron"}}, // an escape decoding to ASCII
+		{`{"type":"action","cseq":1,"kind":"att\u00e9ck","target":"baron"}`, clientFrame{}},                                                         // not ASCII once decoded
+		{`{"type":"action","cseq":1,"kind":"attack","target":"baron"}x`, clientFrame{}},                                                             // trailing bytes
+		{`{"type":"ping","t":1}`, clientFrame{}},                                                                                                    // another type
+		{`{"type":"action","cseq":1,"kind":"attack","target":"bar` + "\xff" + `on"}`, clientFrame{}},                                                // not ASCII
 	} {
 		got, ok := decodeActionFast([]byte(c.in))
 		assert.Equal(t, c.want.Type != "", ok, c.in)
