@@ -612,3 +612,47 @@ func TestRegistryStats(t *testing.T) {
 	<-room.Done()
 	assert.Equal(t, uint64(1), g.Stats().Failed)
 }
+
+// ackChan is a Replier that hands each answer to a channel.
+type ackChan chan Ack
+
+func (c ackChan) Acked(a Ack)       { c <- a }
+func (c ackChan) Rejected(x Reject) { c <- Ack{CSeq: x.CSeq} }
+
+// Every action is answered without anything else nudging the room (no
+// Flush, no later push): the loop is woken by the first push after each
+// drain, and a push that lands while the loop is busy is not lost. Four
+// players each send an action only once the previous one is acked, so a
+// lost wake-up stalls them all.
+func TestEveryPushWakesTheLoop(t *testing.T) {
+	g := newTestRegistry(t, Options{Log: queue.NewMemoryLog(queue.MemoryOptions{})})
+	room := openTestRoom(t, g, "r1")
+	ctx := context.Background()
+	const players, actions = 4, 500
+	var wg sync.WaitGroup
+	for p := range players {
+		player := fmt.Sprintf("p%d", p)
+		_, err := room.Join(ctx, player, &recorder{})
+		require.NoError(t, err)
+		wg.Go(func() {
+			acks := make(ackChan, 1)
+			for cseq := uint64(1); cseq <= actions; cseq++ {
+				if err := room.Push(Action{Player: player, CSeq: cseq, Kind: gamestate.KindAttack, Target: "baron", Reply: acks}); err != nil {
+					t.Errorf("%s cseq %d: %v", player, cseq, err)
+					return
+				}
+				select {
+				case a := <-acks:
+					if a.CSeq != cseq || a.Seq == 0 {
+						t.Errorf("%s cseq %d: answered %+v", player, cseq, a)
+						return
+					}
+				case <-time.After(10 * time.Second):
+					t.Errorf("%s cseq %d: never answered: a wake-up was lost", player, cseq)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
