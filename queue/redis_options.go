@@ -206,6 +206,9 @@ func (o *RedisOptions) redisClientOptions() (*redis.Options, error) {
 	ro.WriteTimeout = o.OpTimeout
 	ro.PoolTimeout = o.OpTimeout
 	ro.ContextTimeoutEnabled = true
+	// Redis before 7.2 answers CLIENT SETINFO with an error; the log has no
+	// use for the library name on its connections.
+	ro.DisableIdentity = true
 	// The log never follows maintenance pushes; leaving them on only adds a
 	// command to every new connection.
 	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
