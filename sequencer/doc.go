@@ -15,8 +15,9 @@
 // Ownership: one goroutine per room, the room loop (Room.run), owns the
 // room's Game, its seq, its subscribers and its dedupe window. Everything
 // else talks to it through the queue (Push) or through typed commands with a
-// one-slot reply channel (Join, Leave, Flush). The loop drains the queue,
-// sequences and applies the batch, appends it to the log in one call, and
+// one-slot reply channel (Join, Leave, Flush). The first push after a
+// drain wakes the loop (later ones find it already signalled); the loop
+// drains the whole queue, sequences and applies the batch, appends it to the log in one call, and
 // only after that succeeds publishes the events and answers the submitters
 // (persist, then tell). Timers the game asks for (Baron's respawn) become
 // server-made entries pushed through the same queue.
@@ -27,8 +28,10 @@
 //
 // Ownership across servers: a room is opened under a lease
 // (Options.LeaseTTL, Log.Acquire) and its epoch; the registry's leaser
-// goroutine renews every open room's lease and halts a room whose lease is
-// lost or could not be renewed in time. A halted room stops at once: its
+// goroutine renews every open room's lease (Options.LeaseRenewers at a
+// time) and halts a room whose lease is lost or could not be renewed in
+// time. A renewal refused while the room is taking its lease again (after a
+// failed append) was for the old epoch and is ignored. A halted room stops at once: its
 // queue is neither sequenced nor answered, its in-flight append is
 // abandoned (the room's context is canceled), and its members are dropped
 // with the reason, so they reconnect to the room's new owner. Every append
