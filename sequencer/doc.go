@@ -17,10 +17,11 @@
 // else talks to it through the queue (Push) or through typed commands with a
 // one-slot reply channel (Join, Leave, Flush). The first push after a
 // drain wakes the loop (later ones find it already signalled); the loop
-// drains the whole queue, sequences and applies the batch, appends it to the log in one call, and
-// only after that succeeds publishes the events and answers the submitters
-// (persist, then tell). Timers the game asks for (Baron's respawn) become
-// server-made entries pushed through the same queue.
+// drains the whole queue, sequences and applies the batch, appends it to
+// the log in one call, and only after that succeeds publishes the events
+// and answers the submitters (persist, then tell). Timers the game asks for
+// (Baron's respawn) become server-made entries pushed through the same
+// queue.
 //
 // Subscribers and Repliers are called from the room loop and must never
 // block: a subscriber that cannot take a batch is dropped, and the loop goes
