@@ -7,10 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/lasthit/lasthit/gamestate"
+	"github.com/lasthit/lasthit/queue"
 	"github.com/lasthit/lasthit/sequencer"
 	"github.com/lasthit/lasthit/session"
 )
@@ -134,4 +136,26 @@ func TestTokenCommand(t *testing.T) {
 	assert.Equal(t, 2, run([]string{"token", "--player", "p7"}, &out, &errOut, envOf(nil)))
 	assert.Contains(t, errOut.String(), "dev:p7", "without a secret it points at dev tokens")
 	assert.Equal(t, 2, run([]string{"token", "--secret", secret}, &out, &errOut, envOf(nil)), "--player is required")
+}
+
+// --retain reaches the log: after a snapshot, only that many entries up to
+// it are kept.
+func TestRetainReachesTheLog(t *testing.T) {
+	cfg, err := parseServe([]string{"--retain", "3"}, envOf(nil))
+	require.NoError(t, err)
+	ctx := t.Context()
+	l, closeLog, err := buildLog(ctx, cfg, zerolog.Nop())
+	require.NoError(t, err)
+	defer closeLog()
+	epoch, err := l.Acquire(ctx, "r1", queue.Lease{})
+	require.NoError(t, err)
+	recs := make([]queue.Record, 10)
+	for i := range recs {
+		recs[i] = queue.Record{Seq: uint64(i + 1), At: int64(i + 1), Event: []byte(`{}`)}
+	}
+	require.NoError(t, l.Append(ctx, "r1", queue.Batch{Epoch: epoch, Records: recs}))
+	require.NoError(t, l.SaveSnapshot(ctx, "r1", queue.Snapshot{Seq: 10, At: 10, State: []byte(`{}`)}))
+	meta, err := l.Meta(ctx, "r1")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(8), meta.FirstSeq, "entries 8, 9 and 10 kept")
 }
