@@ -21,17 +21,9 @@ type counters struct {
 
 // Stats returns the registry's counters.
 func (g *Registry) Stats() Stats {
-	g.mu.Lock()
-	rooms := 0
-	for _, s := range g.rooms {
-		if s.room != nil {
-			rooms++
-		}
-	}
-	g.mu.Unlock()
 	c := g.counters
 	return Stats{
-		Rooms:    rooms,
+		Rooms:    len(g.Names()),
 		Entries:  c.entries.Load(),
 		Acked:    c.acked.Load(),
 		Dups:     c.dups.Load(),
