@@ -323,14 +323,16 @@ func (g *Registry) renewAll(ctx context.Context, rooms []*Room) {
 func (g *Registry) renew(ctx context.Context, r *Room) {
 	ttl := g.opts.LeaseTTL
 	asked := time.Now()
-	gen := r.leaseGen.Load()
 	epoch := r.leaseEpoch.Load()
+	if epoch == 0 {
+		return // the room is taking its lease again; Acquire renews it
+	}
 	err := g.opts.Log.Renew(ctx, r.name, g.opts.lease(), epoch)
 	switch {
 	case err == nil:
 		r.renewedAt.Store(asked.UnixNano())
-	case errors.Is(err, queue.ErrLeaseLost) && (gen%2 == 1 || r.leaseGen.Load() != gen):
-		// The room was taking itself again meanwhile (a rebuild after a
+	case errors.Is(err, queue.ErrLeaseLost) && r.leaseEpoch.Load() != epoch:
+		// The room took its lease again meanwhile (a rebuild after a
 		// failed append): this renewal was for the old epoch, and the
 		// rebuild finds out itself whether another node holds the room.
 	case errors.Is(err, queue.ErrLeaseLost):

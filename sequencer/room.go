@@ -106,12 +106,8 @@ type Room struct {
 	stopping   atomic.Bool // set by Stop and when the loop ends
 	halted     atomic.Bool // stop like a crash: nothing more is sequenced
 	haltErr    atomic.Pointer[error]
-	leaseEpoch atomic.Uint64 // the epoch the room's lease is held under
-	// leaseGen counts the room's acquisitions like a seqlock: odd while one
-	// is under way (the log may hold a newer epoch than leaseEpoch), even
-	// once leaseEpoch is the epoch the log holds.
-	leaseGen   atomic.Uint64
-	renewedAt  atomic.Int64 // unix ns when the last successful renewal was sent
+	leaseEpoch atomic.Uint64 // the epoch the room's lease is held under; 0 while it is being taken
+	renewedAt  atomic.Int64  // unix ns when the last successful renewal was sent
 	members    atomic.Int32
 	lastActive atomic.Int64 // unix ns of the last action or command
 	stopErr    atomic.Pointer[error]
@@ -170,12 +166,13 @@ func (r *Room) rebuild(ctx context.Context) (int64, error) {
 	defer cancel()
 	log := r.opts.Log
 	asked := time.Now()
-	r.leaseGen.Add(1) // odd: a renewal refused from here on may be for the old epoch
-	defer r.leaseGen.Add(1)
+	r.leaseEpoch.Store(0) // taking the lease (again): the leaser leaves the room alone
 	epoch, err := log.Acquire(ctx, r.name, r.opts.lease())
 	if err != nil {
 		return 0, fmt.Errorf("acquire room %s: %w", r.name, err)
 	}
+	r.leaseEpoch.Store(epoch)
+	r.renewedAt.Store(asked.UnixNano())
 	rp := NewReplayer(r.opts.Game.New())
 	snap, ok, err := log.LoadSnapshot(ctx, r.name)
 	if err != nil {
@@ -215,8 +212,6 @@ func (r *Room) rebuild(ctx context.Context) (int64, error) {
 		}
 	}
 	r.game, r.epoch, r.lastSeq, r.lastAt, r.dedupe = rp.Game(), epoch, rp.Seq(), rp.At(), dd
-	r.leaseEpoch.Store(epoch)
-	r.renewedAt.Store(asked.UnixNano())
 	if ok {
 		r.snapSeq = snap.Seq
 	}
