@@ -11,6 +11,8 @@
 #     LOG:    memory | redis
 #     RATE:   actions/s per bot (0: as fast as acks allow)
 #     WINDOW: most actions a bot has in flight (default 16)
+#   SERVER_GOMAXPROCS / BOTS_GOMAXPROCS, when set, are the GOMAXPROCS of the
+#   server and of the bots.
 set -euo pipefail
 shape=${1:?shape}; logkind=${2:?log}; rate=${3:?rate}; duration=${4:-10s}; window=${5:-16}
 case $shape in
@@ -36,13 +38,14 @@ if [ "$logkind" = redis ]; then
   args=(--redis "redis://127.0.0.1:$rport/0")
 fi
 port=$(freeport)
-"$bin" serve --addr "127.0.0.1:$port" --rate-limit 0 --max-conns-per-ip 100000 --log-level warn "${args[@]}" 2>"$dir/serve.log" &
+env ${SERVER_GOMAXPROCS:+GOMAXPROCS=$SERVER_GOMAXPROCS} "$bin" serve --addr "127.0.0.1:$port" --rate-limit 0 --max-conns-per-ip 100000 --log-level warn "${args[@]}" 2>"$dir/serve.log" &
 spid=$!; disown "$spid"; pids+=("$spid")
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
 s0=$(cpu "$spid"); r0=0; [ "$logkind" = redis ] && r0=$(cpu "$rpid")
 t0=$(date +%s.%N)
-"$bin" loadtest --url "ws://127.0.0.1:$port/ws" --bots "$bots" --rooms "$rooms" --rate "$rate" --window "$window" --duration "$duration" --json "$dir/report.json" >/dev/null 2>&1 || true
+env ${BOTS_GOMAXPROCS:+GOMAXPROCS=$BOTS_GOMAXPROCS} "$bin" loadtest --url "ws://127.0.0.1:$port/ws" --bots "$bots" --rooms "$rooms" --rate "$rate" --window "$window" --duration "$duration" --json "$dir/report.json" >/dev/null 2>&1 || true
 t1=$(date +%s.%N)
+curl -sf "http://127.0.0.1:$port/metrics" | grep -E '^lasthit_log_(append_latency_seconds|append_batch_mean|appends_total)' || true
 s1=$(cpu "$spid"); r1=0; [ "$logkind" = redis ] && r1=$(cpu "$rpid")
 srss=$(rss "$spid"); rrss=0; [ "$logkind" = redis ] && rrss=$(rss "$rpid")
 hz=$(getconf CLK_TCK)

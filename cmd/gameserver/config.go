@@ -41,6 +41,7 @@ type Config struct {
 	LogFormat       string // auto, json or console
 	ShutdownTimeout time.Duration
 	DebugAddr       string // net/http/pprof, loopback only; empty: off
+	MetricsAddr     string // /metrics and the probes on a listener of their own; empty: on Addr
 	NodeID          string // unique per process; empty: generated
 	Advertise       string // ws URL clients are redirected to; empty: from the listener
 	LeaseTTL        time.Duration
@@ -99,6 +100,7 @@ func serveFlags(cfg *Config) *flag.FlagSet {
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "auto (console on a terminal, else JSON lines), json or console")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long a graceful shutdown may take before connections are cut")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "loopback address serving /debug/pprof/ for profiling; empty: off")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "address serving /metrics (and /healthz, /readyz) apart from the game listener, e.g. on the ops network; empty: /metrics on --addr")
 	fs.StringVar(&cfg.NodeID, "node-id", "", "this server's id in room leases (with --redis); empty: <hostname>-<pid>-<random>")
 	fs.StringVar(&cfg.Advertise, "advertise", "", "WebSocket URL other servers redirect this server's rooms' clients to, ws://host:port/ws; empty: ws://<listen address>/ws")
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 3*time.Second, "room lease lifetime with --redis: renewed every ttl/4; a dead server's rooms move after at most this long")

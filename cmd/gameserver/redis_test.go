@@ -39,7 +39,7 @@ func startServe(t *testing.T, args ...string) *running {
 	r := &running{t: t, cancel: cancel, served: make(chan error, 1)}
 	addrs := make(chan net.Addr, 1)
 	go func() {
-		r.served <- serve(ctx, cfg, newLogger(io.Discard, "warn", "json"), func(a net.Addr) { addrs <- a })
+		r.served <- serve(ctx, cfg, newLogger(io.Discard, "warn", "json"), func(b bound) { addrs <- b.Game })
 	}()
 	select {
 	case a := <-addrs:

@@ -48,11 +48,17 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
+// bound is where serve listens: the game listener, and the metrics
+// listener when --metrics-addr is set (else nil).
+type bound struct {
+	Game, Metrics net.Addr
+}
+
 // serve runs the game server until ctx ends, then shuts down gracefully:
 // stop accepting, let every room sequence, persist and answer what it has
 // queued, close every session with 1001 after its acks, return nil.
-// listening, if not nil, learns the bound address.
-func serve(ctx context.Context, cfg Config, logger zerolog.Logger, listening func(net.Addr)) error {
+// listening, if not nil, learns the bound addresses.
+func serve(ctx context.Context, cfg Config, logger zerolog.Logger, listening func(bound)) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
@@ -103,25 +109,44 @@ func serve(ctx context.Context, cfg Config, logger zerolog.Logger, listening fun
 	if srv.DevMode() {
 		logger.Warn().Msg("dev mode: no --secret, so any dev:<player> token is accepted; listening on loopback only")
 	}
+	metrics := newMetricsHandler(reg, srv, roomLog)
+	game, ops := routes(srv, metrics), http.Handler(nil)
+	if cfg.MetricsAddr != "" {
+		game, ops = routes(srv, nil), probes(srv, metrics)
+	}
 	hs := &http.Server{
-		Handler:           routes(srv, newMetricsHandler(reg, srv, roomLog)),
+		Handler:           game,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(logger, "", 0),
 	}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
-	if cfg.DebugAddr != "" {
-		stopDebug, err := serveDebug(cfg.DebugAddr, logger)
+	at := bound{Game: ln.Addr()}
+	for _, side := range []struct {
+		flag, addr, what string
+		handler          http.Handler
+		bound            *net.Addr
+	}{
+		{"--metrics-addr", cfg.MetricsAddr, "metrics and probes", ops, &at.Metrics},
+		{"--debug-addr", cfg.DebugAddr, "debug endpoints (pprof)", debugRoutes(), nil},
+	} {
+		if side.addr == "" {
+			continue
+		}
+		addr, stop, err := serveSide(side.flag, side.addr, side.what, side.handler, logger)
 		if err != nil {
 			_ = hs.Close()
 			_ = srv.Shutdown(context.Background())
 			return err
 		}
-		defer stopDebug()
+		defer stop()
+		if side.bound != nil {
+			*side.bound = addr
+		}
 	}
 	logger.Info().Str("addr", ln.Addr().String()).Msg("listening")
 	if listening != nil {
-		listening(ln.Addr())
+		listening(at)
 	}
 
 	var serveErr error
@@ -160,30 +185,44 @@ func defaultNodeID() string {
 	return fmt.Sprintf("%s-%d-%s", strings.ReplaceAll(host, "|", "_"), os.Getpid(), hex.EncodeToString(b[:]))
 }
 
-// serveDebug serves net/http/pprof on its own loopback listener, apart
-// from the game traffic.
-func serveDebug(addr string, logger zerolog.Logger) (func(), error) {
+// serveSide serves handler on a listener of its own, apart from the game
+// traffic (metrics for the ops network, pprof on loopback). It returns
+// the bound address and a func that closes it.
+func serveSide(flag, addr, what string, handler http.Handler, logger zerolog.Logger) (net.Addr, func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("--debug-addr: %w", err)
+		return nil, nil, fmt.Errorf("%s: %w", flag, err)
 	}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(logger, "", 0)}
+	go func() { _ = hs.Serve(ln) }()
+	logger.Info().Str("addr", ln.Addr().String()).Msg(what + " listening")
+	return ln.Addr(), func() { _ = hs.Close() }, nil
+}
+
+func debugRoutes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = hs.Serve(ln) }()
-	logger.Info().Str("addr", ln.Addr().String()).Msg("debug endpoints (pprof) listening")
-	return func() { _ = hs.Close() }, nil
+	return mux
 }
 
-// routes mounts the protocol, the probes and the metrics.
+// routes mounts the protocol, the probes and, unless metrics is nil (they
+// have a listener of their own), the metrics.
 func routes(srv *session.Server, metrics http.Handler) http.Handler {
-	mux := http.NewServeMux()
+	mux := probes(srv, metrics)
 	mux.Handle("GET /ws", srv)
-	mux.Handle("GET /metrics", metrics)
+	return mux
+}
+
+// probes mounts /healthz, /readyz and, unless metrics is nil, /metrics.
+func probes(srv *session.Server, metrics http.Handler) *http.ServeMux {
+	mux := http.NewServeMux()
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})

@@ -30,7 +30,7 @@ func TestServe(t *testing.T) {
 	defer cancel()
 	addrs := make(chan net.Addr, 1)
 	served := make(chan error, 1)
-	go func() { served <- serve(ctx, cfg, logger, func(a net.Addr) { addrs <- a }) }()
+	go func() { served <- serve(ctx, cfg, logger, func(b bound) { addrs <- b.Game }) }()
 	var addr net.Addr
 	select {
 	case addr = <-addrs:
@@ -115,8 +115,61 @@ func TestServeRefusesDevModeOnPublicAddress(t *testing.T) {
 	cfg, err := parseServe(nil, envOf(nil))
 	require.NoError(t, err)
 	cfg.Addr = "0.0.0.0:0"
-	err = serve(context.Background(), cfg, newLogger(io.Discard, "info", "json"), func(net.Addr) {
+	err = serve(context.Background(), cfg, newLogger(io.Discard, "info", "json"), func(bound) {
 		t.Error("listened")
 	})
 	assert.ErrorContains(t, err, "dev mode")
+}
+
+// TestServeMetricsAddr: with --metrics-addr, /metrics moves to a listener
+// of its own (with the probes), off the game listener, and closes with
+// serve.
+func TestServeMetricsAddr(t *testing.T) {
+	cfg, err := parseServe([]string{"--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--log-format", "json"}, envOf(nil))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	at := make(chan bound, 1)
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, cfg, newLogger(io.Discard, "warn", "json"), func(b bound) { at <- b }) }()
+	var b bound
+	select {
+	case b = <-at:
+	case err := <-served:
+		t.Fatalf("serve ended before listening: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not listen")
+	}
+	require.NotNil(t, b.Metrics)
+	get := func(addr net.Addr, path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + addr.String() + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	code, body := get(b.Metrics, "/metrics")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, "\nlasthit_rooms 0")
+	for _, path := range []string{"/healthz", "/readyz"} {
+		code, body := get(b.Metrics, path)
+		assert.Equal(t, http.StatusOK, code, "%s on the metrics listener: %s", path, body)
+		code, body = get(b.Game, path)
+		assert.Equal(t, http.StatusOK, code, "%s on the game listener: %s", path, body)
+	}
+	code, _ = get(b.Game, "/metrics")
+	assert.Equal(t, http.StatusNotFound, code, "metrics left the game listener")
+	code, _ = get(b.Metrics, "/ws")
+	assert.Equal(t, http.StatusNotFound, code, "no game on the metrics listener")
+
+	cancel()
+	select {
+	case err := <-served:
+		assert.NoError(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not return after cancel")
+	}
+	_, err = http.Get("http://" + b.Metrics.String() + "/metrics")
+	assert.Error(t, err, "the metrics listener closes with serve")
 }
