@@ -3,6 +3,7 @@ package sequencer
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/lasthit/lasthit/gamestate"
 )
@@ -16,6 +17,12 @@ type Action struct {
 	// Reply receives the ack or reject. It is called from the room loop and
 	// must not block. Nil for server-made entries.
 	Reply Replier
+	// Replaced, if not nil, is set once the sender's connection has been
+	// replaced by a newer one of the same player (its Subscriber got
+	// Dropped(ErrReplaced)); a push after that is refused with
+	// ErrReplaced. The newer connection's Welcome.LastCSeq then counts
+	// every action the older one queued.
+	Replaced *atomic.Bool
 
 	stamp Stamp
 }

@@ -2,6 +2,15 @@ package sequencer
 
 import "sync"
 
+// pushKind says which limits a push is held to.
+type pushKind uint8
+
+const (
+	pushClient pushKind = iota // refused with ErrBusy at the limit
+	pushResend                 // a resend (see Room.Resend): passes the limit
+	pushServer                 // a server-made entry: passes the limit
+)
+
 // roomQueue is the room's ordered inbox: a mutex, a slice and a notify
 // channel with room for one signal. Push stamps under the lock, so the
 // slice is in stamp order; the room loop takes the whole slice at once.
@@ -29,14 +38,21 @@ func newRoomQueue(stamper *Stamper, limit int, lastAt int64) *roomQueue {
 // push stamps a and appends it. Client actions are refused with ErrBusy at
 // the limit, before any stamp is taken. Server-made entries (join, leave,
 // timers) pass the limit: they are bounded by the room's membership and its
-// timers, and refusing a leave would lose it.
-func (q *roomQueue) push(a Action, server bool) error {
+// timers, and refusing a leave would lose it. Resends pass it too: the
+// session bounds how many it sends per join. An action whose sender has
+// been replaced is refused under the lock, so lastCSeq, taken after the
+// replacement, has counted every action the replaced sender got in.
+func (q *roomQueue) push(a Action, kind pushKind) error {
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
 		return ErrClosed
 	}
-	if !server && len(q.items) >= q.limit {
+	if a.Replaced != nil && a.Replaced.Load() {
+		q.mu.Unlock()
+		return ErrReplaced
+	}
+	if kind == pushClient && len(q.items) >= q.limit {
 		q.mu.Unlock()
 		return ErrBusy
 	}
@@ -55,6 +71,20 @@ func (q *roomQueue) push(a Action, server bool) error {
 		}
 	}
 	return nil
+}
+
+// lastCSeq is the highest cseq of player's actions waiting in the queue,
+// 0 if none.
+func (q *roomQueue) lastCSeq(player string) uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var last uint64
+	for i := range q.items {
+		if q.items[i].Player == player {
+			last = max(last, q.items[i].CSeq)
+		}
+	}
+	return last
 }
 
 // drain swaps the waiting actions for spare (emptied) and returns them.

@@ -17,7 +17,8 @@ import (
 // inbox is the room's ordered queue (roomQueue; the benchmarks swap in a
 // channel for the baseline).
 type inbox interface {
-	push(a Action, server bool) error
+	push(a Action, kind pushKind) error
+	lastCSeq(player string) uint64
 	drain(spare []Action) []Action
 	close()
 	wake() <-chan struct{}
@@ -44,6 +45,10 @@ type Welcome struct {
 	Seq   uint64
 	Epoch uint64
 	State []byte // the game's View as of Seq
+	// LastCSeq is the player's highest cseq the room has sequenced or
+	// holds queued: an action of the player with a cseq up to it is a
+	// resend (see Room.Resend).
+	LastCSeq uint64
 }
 
 // Info is a point-in-time description of a room.
@@ -240,11 +245,23 @@ func (r *Room) Push(a Action) error {
 	if err := a.validate(r.opts.Game); err != nil {
 		return err
 	}
-	return r.q.push(a, false)
+	return r.q.push(a, pushClient)
+}
+
+// Resend is Push for an action whose cseq is at most the sender's
+// Welcome.LastCSeq: it was sequenced (it gets its original seq, dup) or is
+// still queued from an earlier connection. It is not refused for a full
+// queue, since a reject would say it got no seq when it did or will; the
+// caller bounds how many it resends per join.
+func (r *Room) Resend(a Action) error {
+	if err := a.validate(r.opts.Game); err != nil {
+		return err
+	}
+	return r.q.push(a, pushResend)
 }
 
 func (r *Room) pushServer(kind, target string) {
-	if err := r.q.push(Action{Kind: kind, Target: target}, true); err != nil {
+	if err := r.q.push(Action{Kind: kind, Target: target}, pushServer); err != nil {
 		r.logger.Debug().Err(err).Str("kind", kind).Msg("server entry not queued: room stopping")
 	}
 }
@@ -438,7 +455,11 @@ func (r *Room) join(player string, sub Subscriber) cmdReply {
 		r.members.Store(int32(len(r.subs)))
 	}
 	r.pushServer(gamestate.KindJoin, player)
-	return cmdReply{welcome: Welcome{Seq: r.lastSeq, Epoch: r.epoch, State: r.game.View()}}
+	// After Dropped(ErrReplaced) above: a replaced connection can push
+	// nothing more, so every cseq it got in is sequenced or queued now.
+	last, _ := r.game.LastCSeq(player)
+	last = max(last, r.q.lastCSeq(player))
+	return cmdReply{welcome: Welcome{Seq: r.lastSeq, Epoch: r.epoch, State: r.game.View(), LastCSeq: last}}
 }
 
 func (r *Room) leave(player string, sub Subscriber) {

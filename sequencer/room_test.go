@@ -656,3 +656,67 @@ func TestEveryPushWakesTheLoop(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// The queue's part of resends: a resend passes the limit a client action
+// is refused at, lastCSeq sees the player's queued cseqs, and a push whose
+// sender has been replaced is refused.
+func TestQueueResends(t *testing.T) {
+	q := newRoomQueue(NewStamper(func() int64 { return 1 }), 2, 0)
+	act := func(player string, cseq uint64) Action {
+		return Action{Player: player, CSeq: cseq, Kind: gamestate.KindAttack, Target: "baron"}
+	}
+	require.NoError(t, q.push(act("p", 3), pushClient))
+	require.NoError(t, q.push(act("q", 9), pushClient))
+	assert.ErrorIs(t, q.push(act("p", 4), pushClient), ErrBusy)
+	require.NoError(t, q.push(act("p", 2), pushResend), "a resend passes the limit")
+	assert.Equal(t, uint64(3), q.lastCSeq("p"))
+	assert.Equal(t, uint64(9), q.lastCSeq("q"))
+	assert.Equal(t, uint64(0), q.lastCSeq("r"))
+
+	var replaced atomic.Bool
+	a := act("r", 1)
+	a.Replaced = &replaced
+	replaced.Store(true)
+	assert.ErrorIs(t, q.push(a, pushResend), ErrReplaced)
+	assert.Equal(t, uint64(0), q.lastCSeq("r"), "a replaced sender's push is not queued")
+	assert.Len(t, q.drain(nil), 3)
+}
+
+// Welcome.LastCSeq counts the player's sequenced cseqs, and a room's
+// Resend is answered like any action: a sequenced cseq gets its original
+// seq as a dup, even while the queue is full.
+func TestWelcomeLastCSeqAndResend(t *testing.T) {
+	gate, room, _ := gatedRoom(t, Options{QueueLimit: 2})
+	ctx := context.Background()
+	rp := &replies{}
+	for cseq := uint64(1); cseq <= 3; cseq++ {
+		require.NoError(t, room.Push(Action{Player: "p", CSeq: cseq, Kind: gamestate.KindAttack, Target: "baron", Reply: rp}))
+		flush(t, room)
+	}
+	acks, rejects := rp.take()
+	require.Empty(t, rejects)
+	require.Len(t, acks, 3)
+
+	w, err := room.Join(ctx, "p", &recorder{})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(3), w.LastCSeq)
+	w, err = room.Join(ctx, "other", &recorder{})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(0), w.LastCSeq)
+
+	// Fill the queue behind a stalled batch: a new action is busy, a
+	// resend of cseq 2 is taken and answered with its original seq.
+	gate.stall(t, room, Action{Player: "other", CSeq: 1, Kind: gamestate.KindAttack, Target: "baron", Reply: &replies{}})
+	for cseq := uint64(2); cseq <= 3; cseq++ {
+		require.NoError(t, room.Push(Action{Player: "other", CSeq: cseq, Kind: gamestate.KindAttack, Target: "baron", Reply: &replies{}}))
+	}
+	require.ErrorIs(t, room.Push(Action{Player: "p", CSeq: 4, Kind: gamestate.KindAttack, Target: "baron", Reply: rp}), ErrBusy)
+	require.NoError(t, room.Resend(Action{Player: "p", CSeq: 2, Kind: gamestate.KindAttack, Target: "baron", Reply: rp}))
+	gate.open()
+	flush(t, room)
+	acks, rejects = rp.take()
+	require.Empty(t, rejects)
+	require.Len(t, acks, 1)
+	assert.True(t, acks[0].Dup)
+	assert.Equal(t, uint64(2), acks[0].CSeq)
+}

@@ -67,6 +67,13 @@ type Options struct {
 	// MaxConnsPerIP bounds the open connections from one remote address;
 	// one more gets error unavailable and close 1013. Default 100.
 	MaxConnsPerIP int
+	// MaxResends is how many actions one connection may resend with cseqs
+	// the room had already sequenced or queued when it joined (after a
+	// reconnect: the actions it sent but saw no answer for); they pass the
+	// rate limit and the room's queue limit, since a reject would tell the
+	// client they got no seq when they did. Further ones are held to both
+	// limits like any action. Default 256.
+	MaxResends int
 	// MaxResume is the most events a resuming client is sent as history;
 	// one further behind gets the state instead. Default 10,000.
 	MaxResume uint64
@@ -128,6 +135,9 @@ func (o *Options) setDefaults() {
 	if o.MaxResume == 0 {
 		o.MaxResume = 10_000
 	}
+	if o.MaxResends == 0 {
+		o.MaxResends = 256
+	}
 }
 
 // minReadLimit leaves room for a hello with a long token.
@@ -163,7 +173,7 @@ func (o *Options) validate() error {
 		v    int
 	}{
 		{"OutboxFrames", o.OutboxFrames}, {"OutboxBytes", o.OutboxBytes}, {"RateBurst", o.RateBurst},
-		{"MaxBadFrames", o.MaxBadFrames}, {"MaxConnsPerIP", o.MaxConnsPerIP},
+		{"MaxBadFrames", o.MaxBadFrames}, {"MaxConnsPerIP", o.MaxConnsPerIP}, {"MaxResends", o.MaxResends},
 	} {
 		if n.v < 0 {
 			bad("%s: must be positive, got %d", n.name, n.v)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -54,6 +55,17 @@ type session struct {
 	// Owned by the read pump.
 	buf bytes.Buffer
 	bad tokenBucket
+	// Resends: an action with a cseq up to resendUpTo (the join's
+	// Welcome.LastCSeq) was sequenced or queued before this connection
+	// joined. Up to resendsLeft of them, in rising cseq order (above
+	// lastResend), skip the rate limit and the queue limit: a reject would
+	// say they got no seq when they did or will.
+	resendUpTo, lastResend uint64
+	resendsLeft            int
+
+	// replaced is set when a newer connection of the player has joined;
+	// the room then refuses this one's pushes (sequencer.Action.Replaced).
+	replaced atomic.Bool
 
 	// Owned by the write pump: the write deadline last given to conn, which
 	// gorilla/websocket applies before each frame it writes.
@@ -221,6 +233,7 @@ func (s *session) handshake() bool {
 		return false
 	}
 	s.room = room // from here on, run leaves the room at the end
+	s.resendUpTo, s.resendsLeft = welcome.LastCSeq, o.MaxResends
 	if f.Since > welcome.Seq {
 		s.refuse(badRequest("field since: %d is after the room's last seq %d", f.Since, welcome.Seq), ClosePolicy, true)
 		return false
@@ -442,12 +455,20 @@ func (s *session) act(f clientFrame) {
 		s.reject(f.CSeq, sequencer.CodeBadRequest, "field kind: required")
 		return
 	}
-	if s.bucket != nil && !s.bucket.allow(time.Now()) {
-		o := &s.srv.opts
-		s.reject(f.CSeq, CodeRateLimited, fmt.Sprintf("more than %g actions/s (burst %d); slow down", o.RateLimit, o.RateBurst))
-		return
+	a := sequencer.Action{Player: s.player, CSeq: f.CSeq, Kind: f.Kind, Target: f.Target, Reply: s, Replaced: &s.replaced}
+	var err error
+	if f.CSeq <= s.resendUpTo && f.CSeq > s.lastResend && s.resendsLeft > 0 {
+		s.lastResend = f.CSeq
+		s.resendsLeft--
+		err = s.room.Resend(a)
+	} else {
+		if s.bucket != nil && !s.bucket.allow(time.Now()) {
+			o := &s.srv.opts
+			s.reject(f.CSeq, CodeRateLimited, fmt.Sprintf("more than %g actions/s (burst %d); slow down", o.RateLimit, o.RateBurst))
+			return
+		}
+		err = s.room.Push(a)
 	}
-	err := s.room.Push(sequencer.Action{Player: s.player, CSeq: f.CSeq, Kind: f.Kind, Target: f.Target, Reply: s})
 	if err != nil {
 		s.reject(f.CSeq, sequencer.CodeOf(err), err.Error())
 	}
@@ -501,6 +522,7 @@ func (s *session) Dropped(reason error) {
 	case errors.Is(reason, sequencer.ErrSlow):
 		// Publish returned false and closed the outbox with 4000.
 	case errors.Is(reason, sequencer.ErrReplaced):
+		s.replaced.Store(true)
 		s.out.close(closing{code: CloseNormal, text: "replaced by a newer connection of the same player"})
 	case errors.Is(reason, sequencer.ErrClosed):
 		text := "room closed"

@@ -276,6 +276,43 @@ func TestRateLimit(t *testing.T) {
 	assert.Zero(t, rejects[sequencer.CodeBusy])
 }
 
+// TestResendsPassTheRateLimit: after a reconnect, resends of sequenced
+// cseqs get their original seq (dup) even with the player's bucket empty,
+// since a reject would say they got none; up to MaxResends of them, and
+// new actions stay limited.
+func TestResendsPassTheRateLimit(t *testing.T) {
+	h := startServer(t, harnessConfig{opts: session.Options{RateLimit: 0.001, RateBurst: 3, MaxResends: 2}})
+	answer := func(c *client) frame {
+		t.Helper()
+		f, err := c.readUntil(func(f frame) bool { return f.Type == "ack" || f.Type == "reject" }, nil)
+		require.NoError(t, err)
+		return f
+	}
+	c, _ := h.join(t, "r", "dev:p1", 0)
+	seqs := map[uint64]uint64{}
+	for cseq := uint64(1); cseq <= 3; cseq++ {
+		c.mustSend(attack(cseq))
+		f := answer(c)
+		require.Equal(t, "ack", f.Type, "%s", f)
+		seqs[cseq] = f.Seq
+	}
+	c.close()
+
+	c2, _ := h.join(t, "r", "dev:p1", 0)
+	defer c2.close()
+	for cseq := uint64(1); cseq <= 2; cseq++ {
+		c2.mustSend(attack(cseq))
+		f := answer(c2)
+		assert.Equal(t, fmt.Sprintf("ack %d %d true", cseq, seqs[cseq]), fmt.Sprintf("%s %d %d %v", f.Type, f.CSeq, f.Seq, f.Dup), "%s", f)
+	}
+	c2.mustSend(attack(3))
+	f := answer(c2)
+	assert.Equal(t, "reject rate_limited", f.Type+" "+f.Code, "past MaxResends, a resend is held to the limit: %s", f)
+	c2.mustSend(attack(4))
+	f = answer(c2)
+	assert.Equal(t, "reject rate_limited", f.Type+" "+f.Code, "a new action stays limited: %s", f)
+}
+
 func TestReplacedConnectionClosed1000(t *testing.T) {
 	h := startServer(t, harnessConfig{})
 	old, _ := h.join(t, "r", "dev:p1", 0)

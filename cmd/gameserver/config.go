@@ -121,6 +121,7 @@ func serveFlags(cfg *Config) *flag.FlagSet {
 	fs.IntVar(&s.RateBurst, "rate-burst", s.RateBurst, "actions a player may send at once")
 	fs.IntVar(&s.MaxBadFrames, "max-bad-frames", s.MaxBadFrames, "frames answered with error per minute before a close with 1008")
 	fs.IntVar(&s.MaxConnsPerIP, "max-conns-per-ip", s.MaxConnsPerIP, "open connections per remote address; one more gets close 1013")
+	fs.IntVar(&s.MaxResends, "max-resends", s.MaxResends, "actions a reconnected client may resend with cseqs the room already holds, past the rate limit and --queue-limit (they get their original seq, not a reject)")
 	fs.Uint64Var(&s.MaxResume, "max-resume", s.MaxResume, "most events sent to a resuming client; further behind gets the state")
 	fs.Var((*stringList)(&s.AllowOrigins), "allow-origin", "browser `origin` allowed besides the server's host, e.g. https://game.example.com; repeatable or comma-separated; * allows any")
 	return fs
