@@ -1,5 +1,10 @@
 package sequencer
 
+import (
+	"cmp"
+	"slices"
+)
+
 // dedupe remembers, per player, the seqs of the last few sequenced cseqs, so
 // a resend is answered with its original seq. The game state keeps the last
 // cseq of every player (what makes resends safe after any restart); this
@@ -42,16 +47,31 @@ func (d *dedupe) lookup(player string, cseq uint64) (uint64, bool) {
 	return 0, false
 }
 
-// prune forgets the players keep says no, once more than limit players are
-// remembered: the window is for members resending after a reconnect, and a
+// prune bounds the players remembered: once there are more than limit, it
+// forgets the players keep says no (those who left), least recently active
+// first, down to half the limit, so a player who just left still finds its
+// originals when it comes back, and a prune runs once per limit/2 new
+// players. The window is for members resending after a reconnect, and a
 // room's players over its life are unbounded.
 func (d *dedupe) prune(limit int, keep func(player string) bool) {
 	if len(d.players) <= limit {
 		return
 	}
-	for p := range d.players {
+	type gone struct {
+		player string
+		last   uint64 // the seq of its latest action
+	}
+	var absent []gone
+	for p, r := range d.players {
 		if !keep(p) {
-			delete(d.players, p)
+			absent = append(absent, gone{p, r.seqs[(r.next+d.window-1)%d.window]})
 		}
+	}
+	slices.SortFunc(absent, func(a, b gone) int { return cmp.Compare(a.last, b.last) })
+	for _, g := range absent {
+		if len(d.players) <= limit/2 {
+			return
+		}
+		delete(d.players, g.player)
 	}
 }

@@ -466,6 +466,11 @@ func TestDedupeForgetsPlayersWhoLeft(t *testing.T) {
 	// The loop is idle after answering Info, and its reply ordered its
 	// writes before this read.
 	assert.LessOrEqual(t, len(room.dedupe.players), 4)
+	// The most recent leavers are the ones kept.
+	_, ok := room.dedupe.lookup("p9", 1)
+	assert.True(t, ok, "the last player to leave is still remembered")
+	_, ok = room.dedupe.lookup("p0", 1)
+	assert.False(t, ok, "the first one is forgotten")
 }
 
 // Durable before visible: while the batch's append has not returned, its
