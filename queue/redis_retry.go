@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -78,6 +79,6 @@ func (l *RedisLog) retry(ctx context.Context, what, room string, op func(context
 			}
 		}
 		l.logger.Warn().Err(err).Str("op", what).Str("room", room).Int("attempts", attempt).Msg("redis call given up")
-		return attempt, fmt.Errorf("queue: %s %s: gave up after %d attempts (%w): %w", what, room, attempt, ctx.Err(), err)
+		return attempt, fmt.Errorf("queue: %s: gave up after %d attempts (%w): %w", strings.TrimSpace(what+" "+room), attempt, ctx.Err(), err)
 	}
 }
