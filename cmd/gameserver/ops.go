@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/mattn/go-isatty"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/lasthit/lasthit/queue"
@@ -71,6 +73,11 @@ func redisURL(flagValue string, env envLookup) string {
 // openLog connects to the room logs at url and checks that Redis answers,
 // so a wrong URL is one clear error instead of one per call.
 func openLog(ctx context.Context, url string) (*queue.RedisLog, error) {
+	// go-redis logs each failed dial on its own stderr logger: with Redis
+	// down, dozens of lines before the one error that says so. serve
+	// routes them to its logger (buildLog); an ops command has no log, and
+	// its error names the cause, so they go nowhere.
+	redis.SetLogger(redisLogger{zerolog.Nop()})
 	l, err := queue.NewRedisLog(queue.RedisOptions{URL: url})
 	if err != nil {
 		return nil, fmt.Errorf("--redis: %w", err)
@@ -132,24 +139,41 @@ func readLog(ctx context.Context, l queue.Log, room string, from, to uint64, fn 
 	return ctx.Err()
 }
 
+// terminals says which of a command's output streams are terminals: the
+// progress bar is drawn only on a terminal stderr, and cleared before each
+// write to a terminal stdout. A command takes it from its real streams
+// (terminalsOf) and hands the flag on, so a test can say either.
+type terminals struct{ stdout, stderr bool }
+
+func terminalsOf(stdout, stderr io.Writer) terminals {
+	return terminals{stdout: isTTY(stdout), stderr: isTTY(stderr)}
+}
+
 // isTTY reports whether w is a terminal. A pipe, a file or /dev/null is not.
 func isTTY(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
 
+// progressEvery is how often the progress bar redraws. Its first frame
+// comes one interval after it starts, never at the first Add: a rate over
+// the microseconds a first page or a first buffered read takes is
+// absurd ("412 GB/s").
+const progressEvery = 100 * time.Millisecond
+
 // newProgress returns a progress bar on stderr when stderr is a terminal
-// and the work is long (max at least minMax), else nil. The bar clears
-// itself when finished, so only the output stays.
-func newProgress(stderr io.Writer, max, minMax int64, bytes bool, desc string) *progressbar.ProgressBar {
-	if max < minMax || !isTTY(stderr) {
+// and the work is long (max at least minMax), else nil. Its clock starts
+// now, so call it right before the work. The bar clears itself when
+// finished, so only the output stays.
+func newProgress(stderr io.Writer, terminal bool, max, minMax int64, bytes bool, desc string) *progressbar.ProgressBar {
+	if max < minMax || !terminal {
 		return nil
 	}
 	opts := []progressbar.Option{
 		progressbar.OptionSetWriter(stderr),
 		progressbar.OptionSetDescription(desc),
 		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(100 * time.Millisecond),
+		progressbar.OptionThrottle(progressEvery),
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionClearOnFinish(),
 	}
@@ -158,7 +182,12 @@ func newProgress(stderr io.Writer, max, minMax int64, bytes bool, desc string) *
 	} else {
 		opts = append(opts, progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("entries"))
 	}
-	return progressbar.NewOptions64(max, opts...)
+	bar := progressbar.NewOptions64(max, opts...)
+	// Reset starts the bar's clock and counts it as just drawn: the
+	// first frame waits for the throttle, and its rate is over that long
+	// at least.
+	bar.Reset()
+	return bar
 }
 
 // clearingWriter clears the progress bar before each write, for when

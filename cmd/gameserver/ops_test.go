@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -13,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -186,6 +191,38 @@ func TestRoomsCommand(t *testing.T) {
 	require.Equal(t, 0, code, e.String())
 	assert.Len(t, tableRows(o.String()), 2)
 	assert.Contains(t, e.String(), "--limit to see more")
+}
+
+// A trimmed room's row: its last seq, the entries its stream keeps and its
+// snapshot's seq are three different numbers, each in its column.
+func TestRoomsTrimmed(t *testing.T) {
+	rs := redistest.Start(t, redistest.Options{})
+	playRoom(t, rs.URL(), "r1", fill{players: 2, attacks: 30, retain: 5, snapshotEvery: 10})()
+	info := roomInfo(t, rs.URL(), "r1")
+	require.True(t, info.HasSnapshot)
+	require.Greater(t, info.FirstSeq, uint64(1), "retention trimmed the log")
+	streamLen := info.LastSeq - info.FirstSeq + 1
+	require.Equal(t, int64(streamLen), info.StreamLen)
+	require.NotEqual(t, info.LastSeq, info.SnapshotSeq)
+	require.NotEqual(t, streamLen, info.SnapshotSeq)
+
+	code, out, errOut := gs("rooms", "--redis", rs.URL())
+	require.Equal(t, 0, code, errOut)
+	rows := tableRows(out)
+	require.Len(t, rows, 2, out)
+	require.Len(t, rows[1], 7, "%q", rows[1])
+	assert.Equal(t, []string{"r1", "-", strconv.FormatUint(info.Epoch, 10), strconv.FormatUint(info.LastSeq, 10),
+		strconv.FormatUint(streamLen, 10), strconv.FormatUint(info.SnapshotSeq, 10)}, rows[1][:6], out)
+}
+
+func roomInfo(t *testing.T, url, room string) queue.RoomInfo {
+	t.Helper()
+	l, err := queue.NewRedisLog(queue.RedisOptions{URL: url})
+	require.NoError(t, err)
+	defer l.Close()
+	info, err := l.RoomInfo(context.Background(), room)
+	require.NoError(t, err)
+	return info
 }
 
 // The export is the log's frames byte for byte, in order; replaying it
@@ -468,4 +505,311 @@ func TestOpsUsage(t *testing.T) {
 	code, _, errOut := gs("replay", "--file", filepath.Join(t.TempDir(), "missing.jsonl"))
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "no such file")
+}
+
+// rawRedis is a plain client of the test's Redis, to damage a room's keys
+// the way a bug or an operator could.
+func rawRedis(t *testing.T, url string) *redis.Client {
+	t.Helper()
+	opts, err := redis.ParseURL(url)
+	require.NoError(t, err)
+	c := redis.NewClient(opts)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// --kind takes the kinds of the game replay runs (Baron's), as written; any
+// other is a usage error naming them. Filters that match nothing are
+// accepted, and the summary says they matched nothing.
+func TestReplayKinds(t *testing.T) {
+	spec := replayGame()
+	g := spec.New()
+	for i, k := range replayKinds() {
+		e := gamestate.Entry{Seq: uint64(i + 1), At: int64(i + 1), Player: "p1", CSeq: uint64(i + 1), Kind: k, Target: "baron"}
+		assert.NotContains(t, string(g.Apply(&e, nil)), gamestate.ReasonUnknown, "%s is a kind of %s", k, spec.Name)
+	}
+	for _, k := range []string{"bogus", "Attack", "attack,bogus"} {
+		code, _, errOut := gs("replay", "--file", "x", "--kind", k)
+		assert.Equal(t, 2, code, "--kind %s: %s", k, errOut)
+		assert.Contains(t, errOut, "not a kind of baron entries (attack, smite, join, leave, respawn)", k)
+		assert.NotContains(t, errOut, `"attack"`, "a known kind is not reported")
+	}
+
+	var frames strings.Builder
+	for i, p := range []string{"p1", "p2"} {
+		fmt.Fprintf(&frames, `{"type":"event","seq":%d,"at":%d,"player":"","cseq":0,"kind":"join","target":"%s","result":{"ok":true,"team":"%s"}}`+"\n",
+			i+1, 1000+i, p, []string{"blue", "red"}[i])
+	}
+	path := writeFile(t, "joins.jsonl", frames.String())
+	for _, args := range [][]string{{"--player", "nobody"}, {"--from", "100"}, {"--kind", "smite", "--quiet"}} {
+		code, out, errOut := gs(append([]string{"replay", "--file", path}, args...)...)
+		require.Equal(t, 0, code, errOut)
+		assert.Contains(t, out, "file "+path+": no entry matched "+strings.Join(args[:2], " "), "%q", args)
+	}
+	code, out, errOut := gs("replay", "--file", path, "--player", "p2", "--quiet")
+	require.Equal(t, 0, code, errOut)
+	assert.NotContains(t, out, "no entry matched", "p2 joined")
+}
+
+// export --out replaces the file only with a whole export, and prints the
+// hash Redis recorded with the last entry and the command that checks the
+// file against it: that hash is the one a replay of the file computes, so
+// a truncated file fails the check.
+func TestExportOut(t *testing.T) {
+	rs := redistest.Start(t, redistest.Options{})
+	playRoom(t, rs.URL(), "r1", fill{players: 2, attacks: 20})()
+	meta, recs := logMeta(t, rs.URL(), "r1")
+	hash := fmt.Sprintf("%016x", meta.LastHash)
+
+	code, exported, errOut := gs("export", "--redis", rs.URL(), "--room", "r1")
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, framesOf(recs), exported, "stdout holds the frames and nothing else")
+	assert.Contains(t, errOut, fmt.Sprintf("state hash %s recorded with seq %d", hash, meta.LastSeq))
+	assert.Contains(t, errOut, "\n  gameserver replay --file FILE --hash "+hash+"\n")
+
+	dir := filepath.Join(t.TempDir(), "exports dir")
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	path := filepath.Join(dir, "r1.jsonl")
+	code, out, errOut := gs("export", "--redis", rs.URL(), "--room", "r1", "--out", path)
+	require.Equal(t, 0, code, errOut)
+	assert.Empty(t, out)
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, framesOf(recs), string(data))
+	assert.Contains(t, errOut, fmt.Sprintf("%d entries of room r1, seq 1..%d to %s\n", len(recs), meta.LastSeq, path))
+	m := regexp.MustCompile(`(?m)^  gameserver (replay --file '([^']+)' --hash ([0-9a-f]{16}))$`).FindStringSubmatch(errOut)
+	require.NotNil(t, m, "the command to verify the file, the path quoted for a shell:\n%s", errOut)
+	assert.Equal(t, path, m[2])
+	assert.Equal(t, hash, m[3], "the hash recorded in Redis")
+
+	code, out, errOut = gs("replay", "--file", path, "--hash", hash)
+	require.Equal(t, 0, code, "the printed command verifies the file: %s", errOut)
+	assert.Contains(t, out, "final state hash "+hash+" equals --hash")
+	code, out, _ = gs("replay", "--file", path, "--quiet")
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, "final state hash "+hash+" (a file records no hash", "the hash a replay of the file computes")
+
+	lines := strings.SplitAfter(string(data), "\n")
+	truncated := writeFile(t, "truncated.jsonl", strings.Join(lines[:len(lines)-3], ""))
+	code, _, errOut = gs("replay", "--file", truncated, "--hash", hash)
+	assert.Equal(t, 1, code, "a truncated export verifies entry by entry, but not against --hash")
+	assert.Contains(t, errOut, "recorded "+hash)
+
+	// An export that fails after writing entries (the meta names a seq the
+	// stream lacks) leaves the old file as it was, and no temporary file.
+	require.NoError(t, rawRedis(t, rs.URL()).HSet(context.Background(), "lh:{r1}:meta", "seq", meta.LastSeq+1).Err())
+	require.NoError(t, os.WriteFile(path, []byte("old\n"), 0o644))
+	code, _, errOut = gs("export", "--redis", rs.URL(), "--room", "r1", "--out", path)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, fmt.Sprintf("the log ends before seq %d", meta.LastSeq+1))
+	assert.NotContains(t, errOut, "replay --file")
+	data, err = os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, "old\n", string(data), "a failed export leaves --out's file alone")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "no temporary file left")
+
+	code, _, errOut = gs("export", "--redis", rs.URL(), "--room", "r1", "--out", filepath.Join(dir, "missing", "r1.jsonl"))
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "--out: ")
+}
+
+// With Redis unreachable an ops command prints its one error, not
+// go-redis's log line for every failed dial. go-redis logs on the
+// process's stderr, not the command's, so the commands run in a child
+// process (this test binary, running this test in child mode).
+func TestOpsRedisUnreachable(t *testing.T) {
+	if args := os.Getenv("LASTHIT_OPS_CHILD"); args != "" {
+		os.Exit(run(strings.Fields(args), os.Stdout, os.Stderr, envOf(nil)))
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	url := "redis://" + addr + "/0"
+
+	cmds := []string{
+		"rooms --redis " + url,
+		"export --redis " + url + " --room r1",
+		"replay --redis " + url + " --room r1",
+	}
+	type result struct {
+		code           int
+		stdout, stderr string
+	}
+	results := make([]result, len(cmds))
+	var wg sync.WaitGroup
+	for i, args := range cmds {
+		wg.Go(func() {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestOpsRedisUnreachable$")
+			cmd.Env = append(os.Environ(), "LASTHIT_OPS_CHILD="+args)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			var exit *exec.ExitError
+			if errors.As(err, &exit) {
+				results[i].code = exit.ExitCode()
+			} else if err != nil {
+				results[i].code = -1
+			}
+			results[i].stdout, results[i].stderr = stdout.String(), stderr.String()
+		})
+	}
+	wg.Wait()
+	for i, r := range results {
+		name := strings.Fields(cmds[i])[0]
+		assert.Equal(t, 1, r.code, "%s: %s", name, r.stderr)
+		assert.Empty(t, r.stdout, name)
+		assert.Regexp(t, `^gameserver `+name+`: --redis `+regexp.QuoteMeta(url)+`: queue: ping: gave up after \d+ attempts \(context deadline exceeded\): dial tcp `+regexp.QuoteMeta(addr)+`: connect: connection refused\n$`,
+			r.stderr, "%s: the one error, and the room-less call reads well", name)
+	}
+}
+
+// The progress bar is drawn only on a terminal, and only for long work.
+func TestOpsProgressOnlyOnATerminal(t *testing.T) {
+	var buf bytes.Buffer
+	assert.Nil(t, newProgress(&buf, false, 1000, 10, false, "replay r1"), "not a terminal: no bar")
+	assert.Nil(t, newProgress(&buf, true, 5, 10, false, "replay r1"), "short work: no bar")
+	bar := newProgress(&buf, true, 1000, 10, false, "replay r1")
+	require.NotNil(t, bar, "a terminal gets a bar")
+	waitFrame(t, &buf, func() { require.NoError(t, bar.Add(1)) })
+	assert.Contains(t, buf.String(), "replay r1")
+
+	// What run's commands see: a buffer, a file, a pipe are no terminals.
+	f, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	require.NoError(t, err)
+	defer f.Close()
+	pr, pw, err := os.Pipe()
+	require.NoError(t, err)
+	defer pr.Close()
+	defer pw.Close()
+	assert.Equal(t, terminals{}, terminalsOf(&buf, f))
+	assert.Equal(t, terminals{}, terminalsOf(pw, io.Discard))
+}
+
+// The bar's first frame comes a redraw interval after it starts, so the
+// rate it shows is over that long at least, never over the microseconds
+// a first page or a first buffered read takes.
+func TestOpsProgressFirstFrameRate(t *testing.T) {
+	// A bytes bar redraws only when its percentage changes: each step is 1%.
+	const step = 10 << 20
+	units := map[string]float64{"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}
+	for _, bytesBar := range []bool{false, true} {
+		var buf bytes.Buffer
+		bar := newProgress(&buf, true, 100*step, 1, bytesBar, "replay")
+		require.NotNil(t, bar)
+		require.NoError(t, bar.Add(step))
+		assert.Empty(t, buf.String(), "bytes %v: no frame at the first Add", bytesBar)
+		n := waitFrame(t, &buf, func() { require.NoError(t, bar.Add(step)) })
+		limit := float64((1+n)*step) / progressEvery.Seconds()
+		frame := buf.String()
+		var rate float64
+		if bytesBar {
+			m := regexp.MustCompile(`([\d.]+) ?(B|kB|MB|GB|TB)/s`).FindStringSubmatch(frame)
+			require.NotNil(t, m, "%q", frame)
+			v, err := strconv.ParseFloat(m[1], 64)
+			require.NoError(t, err)
+			rate = v * units[m[2]]
+		} else {
+			m := regexp.MustCompile(`(\d+) entries/s`).FindStringSubmatch(frame)
+			require.NotNil(t, m, "%q", frame)
+			v, err := strconv.ParseFloat(m[1], 64)
+			require.NoError(t, err)
+			rate = v
+		}
+		assert.Positive(t, rate, "%q", frame)
+		assert.LessOrEqual(t, rate, limit*1.01, "bytes %v: %q", bytesBar, frame) // the bytes rate is rounded
+	}
+}
+
+// waitFrame calls add every few milliseconds until the bar draws on buf,
+// and returns how many times it called it.
+func waitFrame(t *testing.T, buf *bytes.Buffer, add func()) int {
+	t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	n := 0
+	for buf.Len() == 0 {
+		select {
+		case <-tick.C:
+			add()
+			n++
+		case <-deadline:
+			t.Fatal("the bar drew no frame")
+		}
+	}
+	return n
+}
+
+// replay --redis compares the final state with the hash the room's meta
+// records: a changed hash fails the replay, naming both.
+func TestReplayRedisFinalHash(t *testing.T) {
+	rs := redistest.Start(t, redistest.Options{})
+	playRoom(t, rs.URL(), "r1", fill{players: 2, attacks: 10})()
+	meta, _ := logMeta(t, rs.URL(), "r1")
+	bad := meta.LastHash ^ 1
+	require.NoError(t, rawRedis(t, rs.URL()).HSet(context.Background(), "lh:{r1}:meta", "hash", strconv.FormatUint(bad, 10)).Err())
+
+	code, out, errOut := gs("replay", "--redis", rs.URL(), "--room", "r1")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, fmt.Sprintf("state after seq %d hashes to %016x, recorded %016x", meta.LastSeq, meta.LastHash, bad))
+	assert.NotContains(t, out, "verified:")
+}
+
+// A file with no entries, and one whose room time goes back, fail.
+func TestReplayFileGuards(t *testing.T) {
+	code, out, errOut := gs("replay", "--file", writeFile(t, "empty.jsonl", ""))
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "empty.jsonl: no entries")
+	assert.NotContains(t, out, "verified:")
+
+	code, _, errOut = gs("replay", "--file", writeFile(t, "blank.jsonl", "\n\r\n\n"))
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "blank.jsonl: no entries")
+
+	join := `{"type":"event","seq":%d,"at":%d,"player":"","cseq":0,"kind":"join","target":"%s","result":{"ok":true,"team":"%s"}}` + "\n"
+	for _, at := range []int64{999, 1000} {
+		file := fmt.Sprintf(join, 1, 1000, "p1", "blue") + fmt.Sprintf(join, 2, at, "p2", "red")
+		code, _, errOut = gs("replay", "--file", writeFile(t, "back.jsonl", file))
+		assert.Equal(t, 1, code, "at %d after 1000", at)
+		assert.Contains(t, errOut, fmt.Sprintf("seq 2 has at %d, not after 1000", at))
+		assert.Contains(t, errOut, "back.jsonl:2:")
+	}
+	code, _, errOut = gs("replay", "--file", writeFile(t, "ok.jsonl", fmt.Sprintf(join, 1, 1000, "p1", "blue")+fmt.Sprintf(join, 2, 1001, "p2", "red")))
+	assert.Equal(t, 0, code, errOut)
+}
+
+// A kill whose contenders after it are cut off by a failure is still
+// explained, with what was seen, and says it was cut off.
+func TestReplayCutVerdict(t *testing.T) {
+	rs := redistest.Start(t, redistest.Options{})
+	playRoom(t, rs.URL(), "r1", fill{players: 3, attacks: 30})()
+	_, recs := logMeta(t, rs.URL(), "r1")
+	kill := -1
+	for i, r := range recs[:len(recs)-1] {
+		if bytes.Contains(r.Event, []byte(`"last_hit":true`)) {
+			kill = i
+			break
+		}
+	}
+	require.GreaterOrEqual(t, kill, 0, "a kill before the last entry")
+	lines := strings.Split(strings.TrimSuffix(framesOf(recs), "\n"), "\n")
+	next, err := sequencer.DecodeEvent([]byte(lines[kill+1]))
+	require.NoError(t, err)
+	lines[kill+1] = strings.Replace(lines[kill+1], `"result":`+string(next.Result), `"result":{"tampered":true}`, 1)
+	require.Contains(t, lines[kill+1], "tampered")
+	path := writeFile(t, "cut.jsonl", strings.Join(lines, "\n")+"\n")
+
+	code, out, errOut := gs("replay", "--file", path)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, fmt.Sprintf("MISMATCH at seq %d", recs[kill].Seq+1))
+	blocks := verdictBlocks(out)
+	require.NotEmpty(t, blocks, out)
+	last := blocks[len(blocks)-1]
+	assert.True(t, strings.HasPrefix(last, fmt.Sprintf("verdict seq %d: ", recs[kill].Seq)), last)
+	assert.Contains(t, last, "\n  winner  ")
+	assert.True(t, strings.HasSuffix(last, fmt.Sprintf("  after   (cut off: the replay stopped after seq %d)\n", recs[kill].Seq)), last)
+	assert.NotContains(t, out, "verified:")
 }

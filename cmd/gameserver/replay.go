@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,18 +32,22 @@ result equals the recomputed one) and the final state hash. It prints:
 
   - a timeline, one line per entry: seq, at (room time, UTC), player, cseq,
     kind, target, result. --from, --to, --player and --kind choose the
-    lines printed; every entry is verified whatever they say.
+    lines printed; every entry is verified whatever they say. An unknown
+    kind is a usage error.
   - a verdict for every Baron kill: the winning seq, player and at, and
     the competing entries against Baron just before and after it (--window
     on each side) with their stamps (arrival order; - from a file, which
     has none) and their room time relative to the kill.
-  - a summary.
+  - a summary, which says so when the filters matched no entry.
 
 From Redis the final state hash is compared with the one recorded with the
 last entry. A log trimmed by retention (its oldest kept entry is not seq 1)
 is replayed from the room's snapshot, whose hash is checked: the entries up
 to the snapshot are then verified only by that hash. A file (gameserver
 export) records no hash: the final hash is printed, and --hash checks it.
+
+If the replay fails, the verdicts still waiting for contenders after them
+are printed with those seen, and a note that the rest were cut off.
 
 A progress bar shows on stderr for long logs when stderr is a terminal.
 
@@ -67,6 +72,16 @@ const replayGCPercent = 800
 // cannot make the replay hold all of it.
 const maxLine = 64 << 20
 
+// replayGame is the game replay rebuilds rooms with: Baron, the only game
+// serve runs.
+func replayGame() gamestate.Spec { return gamestate.Baron() }
+
+// replayKinds are the kinds of entry a Baron log holds, the values --kind
+// accepts: the client actions, then the server-made entries.
+func replayKinds() []string {
+	return []string{gamestate.KindAttack, gamestate.KindSmite, gamestate.KindJoin, gamestate.KindLeave, gamestate.KindRespawn}
+}
+
 type replayConfig struct {
 	redis, room, file string
 	hash              string
@@ -86,7 +101,7 @@ func replayFlags(rc *replayConfig) *flag.FlagSet {
 	fs.Uint64Var(&rc.from, "from", 0, "print timeline lines and verdicts from this seq on")
 	fs.Uint64Var(&rc.to, "to", 0, "print timeline lines and verdicts up to this seq (default: the last)")
 	fs.StringVar(&rc.player, "player", "", "print only this player's entries (its actions, joins and leaves) and the verdicts it took part in")
-	fs.Var(&rc.kinds, "kind", "print only entries of these `kinds` (repeatable or comma-separated: attack,smite,join,leave,respawn)")
+	fs.Var(&rc.kinds, "kind", "print only entries of these `kinds` (repeatable or comma-separated: "+strings.Join(replayKinds(), ",")+")")
 	fs.IntVar(&rc.window, "window", 3, "contenders shown on each side of a verdict")
 	fs.BoolVar(&rc.quiet, "quiet", false, "print only the verdicts and the summary")
 	return fs
@@ -104,6 +119,11 @@ func (rc *replayConfig) validate() (expectHash uint64, err error) {
 	}
 	if rc.to != 0 && rc.to < rc.from {
 		errs = append(errs, fmt.Errorf("--to %d is below --from %d", rc.to, rc.from))
+	}
+	for _, k := range rc.kinds {
+		if !slices.Contains(replayKinds(), k) {
+			errs = append(errs, fmt.Errorf("--kind %q: not a kind of %s entries (%s)", k, replayGame().Name, strings.Join(replayKinds(), ", ")))
+		}
 	}
 	if rc.window <= 0 {
 		errs = append(errs, errors.New("--window must be positive"))
@@ -139,10 +159,11 @@ func runReplay(args []string, stdout, stderr io.Writer, env envLookup) int {
 		defer debug.SetGCPercent(debug.SetGCPercent(replayGCPercent))
 	}
 	r := &replay{
-		rp:     sequencer.NewReplayer(gamestate.Baron().New()),
+		rp:     sequencer.NewReplayer(replayGame().New()),
 		vt:     sequencer.NewVerdictTracker(rc.window),
 		stdout: stdout,
 		stderr: stderr,
+		tty:    terminalsOf(stdout, stderr),
 		out: printer{
 			w:      bufio.NewWriterSize(stdout, 256<<10),
 			filter: entryFilter{from: rc.from, to: rc.to, player: rc.player, kinds: rc.kinds},
@@ -166,6 +187,7 @@ type replay struct {
 	results byteSlab
 	stdout  io.Writer
 	stderr  io.Writer
+	tty     terminals
 	bar     *progressbar.ProgressBar
 
 	first    uint64 // first seq replayed
@@ -179,7 +201,7 @@ type replay struct {
 // have to be cleared before every write to stdout.
 func (r *replay) begin(bar *progressbar.ProgressBar) {
 	r.bar = bar
-	if bar != nil && isTTY(r.stdout) {
+	if bar != nil && r.tty.stdout {
 		r.out.w.Reset(clearingWriter{w: r.stdout, bar: bar})
 	}
 	r.first = r.rp.Seq() + 1
@@ -229,6 +251,9 @@ func (r *replay) summary(source string) {
 	}
 	fmt.Fprintf(r.out.w, "%s: replayed %d entries, seq %d..%d, in %v (%.0f entries/s); %d Baron kill%s\n",
 		source, r.n, r.first, r.rp.Seq(), took.Round(time.Microsecond), rate, r.verdicts, kills)
+	if f := &r.out.filter; f.active() && r.out.matched == 0 {
+		fmt.Fprintf(r.out.w, "%s: no entry matched %s\n", source, f)
+	}
 }
 
 func (r *replay) fromRedis(ctx context.Context, url, room string) error {
@@ -262,7 +287,7 @@ func (r *replay) fromRedis(ctx context.Context, url, room string) error {
 		trimmed = fmt.Sprintf("%s: the log was trimmed by retention (oldest kept entry seq %d): replayed from the snapshot at seq %d, whose state hash %016x checks; entries 1..%d were verified only by that hash",
 			source, meta.FirstSeq, snap.Seq, snap.Hash, snap.Seq)
 	}
-	r.begin(newProgress(r.stderr, int64(meta.LastSeq-r.rp.Seq()), progressMinEntries, false, "replay "+room))
+	r.begin(newProgress(r.stderr, r.tty.stderr, int64(meta.LastSeq-r.rp.Seq()), progressMinEntries, false, "replay "+room))
 	if trimmed != "" && !r.out.quiet {
 		fmt.Fprintln(r.out.w, trimmed)
 	}
@@ -320,7 +345,7 @@ func (r *replay) fromFile(ctx context.Context, path string, checkHash bool, expe
 		}
 		src = f
 	}
-	bar := newProgress(r.stderr, size, progressMinBytes, true, "replay "+filepath.Base(path))
+	bar := newProgress(r.stderr, r.tty.stderr, size, progressMinBytes, true, "replay "+filepath.Base(path))
 	if bar != nil {
 		pr := progressbar.NewReader(src, bar)
 		src = &pr
@@ -403,6 +428,14 @@ func firstLineHint(frame []byte, err error) error {
 // exit flushes the output and turns the outcome into the exit status; a
 // mismatch is spelled out on stderr.
 func (r *replay) exit(err error) int {
+	if err != nil {
+		// Every entry the tracker holds was verified: a kill is decided
+		// even if the replay failed before the contenders after it.
+		vs := r.vt.Flush()
+		for i := range vs {
+			r.out.cutVerdict(&vs[i], r.rp.Seq())
+		}
+	}
 	if ferr := r.out.w.Flush(); err == nil && ferr != nil {
 		err = ferr
 	}

@@ -6,9 +6,12 @@ package main
 
 import (
 	"bufio"
+	"encoding/binary"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lasthit/lasthit/sequencer"
 )
@@ -18,6 +21,29 @@ type entryFilter struct {
 	from, to uint64 // to 0: no upper bound
 	player   string
 	kinds    []string
+}
+
+// active reports whether any filter was given.
+func (f *entryFilter) active() bool {
+	return f.from != 0 || f.to != 0 || f.player != "" || len(f.kinds) > 0
+}
+
+// String spells the filters as the flags that set them.
+func (f *entryFilter) String() string {
+	var flags []string
+	if f.from != 0 {
+		flags = append(flags, "--from "+strconv.FormatUint(f.from, 10))
+	}
+	if f.to != 0 {
+		flags = append(flags, "--to "+strconv.FormatUint(f.to, 10))
+	}
+	if f.player != "" {
+		flags = append(flags, "--player "+f.player)
+	}
+	if len(f.kinds) > 0 {
+		flags = append(flags, "--kind "+strings.Join(f.kinds, ","))
+	}
+	return strings.Join(flags, " ")
 }
 
 func (f *entryFilter) seq(s uint64) bool { return s >= f.from && (f.to == 0 || s <= f.to) }
@@ -71,11 +97,12 @@ const (
 // filter lets through: a replay of millions of entries with a narrow
 // filter costs no formatting for the rest.
 type printer struct {
-	w      *bufio.Writer
-	filter entryFilter
-	quiet  bool // verdicts and summary only
-	at     atFormat
-	buf    []byte
+	w       *bufio.Writer
+	filter  entryFilter
+	quiet   bool   // verdicts and summary only
+	matched uint64 // entries the filter let through, printed or not (--quiet)
+	at      atFormat
+	buf     []byte
 }
 
 func (p *printer) header() {
@@ -95,7 +122,11 @@ func (p *printer) header() {
 
 // entry prints ev's timeline line if the filter lets it through.
 func (p *printer) entry(ev *sequencer.Event) {
-	if p.quiet || !p.filter.entry(ev) {
+	if !p.filter.entry(ev) {
+		return
+	}
+	p.matched++
+	if p.quiet {
 		return
 	}
 	b := strconv.AppendUint(p.buf[:0], ev.Seq, 10)
@@ -123,9 +154,25 @@ func (p *printer) entry(ev *sequencer.Event) {
 //	  winner  seq 31      p1            attack   +0s           stamp 31          {"damage":40,"baron_hp":0,"last_hit":true}
 //	  after   seq 32      p3            attack   +139.537µs    stamp 32          {"ok":false,"reason":"target_dead"}
 func (p *printer) verdict(v *sequencer.Verdict) {
+	if p.filter.verdict(v) {
+		p.w.Write(p.appendVerdict(v))
+	}
+}
+
+// cutVerdict prints a verdict whose contenders after it were cut off by a
+// replay that stopped after seq last, ending it with a line that says so.
+func (p *printer) cutVerdict(v *sequencer.Verdict, last uint64) {
 	if !p.filter.verdict(v) {
 		return
 	}
+	b := append(p.appendVerdict(v), "  after   (cut off: the replay stopped after seq "...)
+	b = strconv.AppendUint(b, last, 10)
+	p.buf = append(b, ")\n"...)
+	p.w.Write(p.buf)
+}
+
+// appendVerdict formats v into p.buf and returns it.
+func (p *printer) appendVerdict(v *sequencer.Verdict) []byte {
 	w := &v.Winner
 	b := append(p.buf[:0], "verdict seq "...)
 	b = strconv.AppendUint(b, w.Seq, 10)
@@ -148,7 +195,7 @@ func (p *printer) verdict(v *sequencer.Verdict) {
 		b = appendContender(b, "after", &v.After[i])
 	}
 	p.buf = b
-	p.w.Write(b)
+	return b
 }
 
 func appendContender(b []byte, role string, c *sequencer.Contender) []byte {
@@ -186,17 +233,31 @@ func appendOrDash(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// padTo appends one space, then more until b is n bytes long.
+// padTo appends one space, then more until b is n columns wide.
 func padTo(b []byte, n int) []byte { return padAt(b, 0, n) }
 
 // padAt appends one space, then more until the line starting at b[start]
-// is n bytes long.
+// is n columns wide. A column is a rune, not a byte: a duration's µ is two
+// bytes (a file's player ids, unchecked, could hold more).
 func padAt(b []byte, start, n int) []byte {
 	b = append(b, ' ')
-	for pad := n - (len(b) - start); pad > 0; pad = n - (len(b) - start) {
+	for pad := n - columns(b[start:]); pad > 0; pad -= len(spaces) {
 		b = append(b, spaces[:min(pad, len(spaces))]...)
 	}
 	return b
+}
+
+// columns is b's width in runes. Lines are mostly ASCII, so it checks
+// eight bytes at a time for one that is not before counting runes: a
+// timeline line is padded six times, for every entry replayed.
+func columns(b []byte) int {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		if binary.LittleEndian.Uint64(b[i:])&0x8080808080808080 != 0 {
+			return i + utf8.RuneCount(b[i:])
+		}
+	}
+	return i + utf8.RuneCount(b[i:])
 }
 
 const spaces = "                                                                "
