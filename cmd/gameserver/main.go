@@ -17,7 +17,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -151,24 +150,14 @@ func runToken(args []string, stdout, stderr io.Writer, env envLookup) int {
 
 // runLoadtest runs the load-test bots until the run ends or a signal
 // arrives. The secret comes from --secret or GAMESERVER_SECRET, so it can
-// stay off the command line.
+// stay off the command line: the variable goes in as a --secret ahead of
+// args, so a --secret in args, parsed after it, wins, and the flag set
+// alone decides what is a flag and what is a value.
 func runLoadtest(args []string, stdout, stderr io.Writer, env envLookup) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if secret, ok := env(envName("secret")); ok && secret != "" && !hasFlag(args, "secret") {
-		args = append([]string{"--secret", secret}, args...)
+	if secret, ok := env(envName("secret")); ok && secret != "" {
+		args = append([]string{"--secret=" + secret}, args...)
 	}
 	return loadtest.Main(ctx, args, stdout, stderr)
-}
-
-// hasFlag reports whether args set the named flag (-name, --name, with or
-// without =value).
-func hasFlag(args []string, name string) bool {
-	for _, a := range args {
-		a = strings.TrimLeft(a, "-")
-		if a == name || strings.HasPrefix(a, name+"=") {
-			return true
-		}
-	}
-	return false
 }
