@@ -150,6 +150,14 @@ func TestParseFlags(t *testing.T) {
 	assert.Error(t, err)
 	_, err = parseFlags([]string{"--url", "ws://h/ws", "extra"}, &stderr)
 	assert.ErrorContains(t, err, "unexpected arguments: extra")
+
+	// Zero in Config means the default; on the command line it is a mistake.
+	_, err = parseFlags([]string{"--url", "ws://h/ws", "--bots", "0"}, &stderr)
+	assert.EqualError(t, err, "--bots must be at least 1, got 0")
+	_, err = parseFlags([]string{"--url", "ws://h/ws", "--duration=0s"}, &stderr)
+	assert.EqualError(t, err, "--duration must be positive, got 0s")
+	_, err = parseFlags([]string{"--url", "ws://h/ws", "-bots", "-3", "--duration", "-1s"}, &stderr)
+	assert.EqualError(t, err, "--bots must be at least 1, got -3; --duration must be positive, got -1s")
 }
 
 func TestMainUsage(t *testing.T) {
@@ -168,6 +176,12 @@ func TestMainUsage(t *testing.T) {
 	errOut.Reset()
 	assert.Equal(t, ExitUsage, Main(ctx, []string{"--url", "ws://h/ws", "--scenario", "x", "--window", "-1"}, &out, &errOut))
 	assert.True(t, strings.Contains(errOut.String(), "Scenario:") && strings.Contains(errOut.String(), "Window:"), errOut.String())
+
+	for _, args := range [][]string{{"--bots", "0"}, {"--duration", "0"}} {
+		errOut.Reset()
+		assert.Equal(t, ExitUsage, Main(ctx, append([]string{"--url", "ws://h/ws"}, args...), &out, &errOut), "%v", args)
+		assert.Contains(t, errOut.String(), "loadtest: "+args[0]+" must be", "%v", args)
+	}
 	assert.Empty(t, out.String())
 }
 

@@ -39,7 +39,8 @@ func (u *urlList) Set(v string) error {
 }
 
 // parseFlags turns the command line into a Config. It does not fill in
-// defaults the flags do not show, nor validate.
+// defaults the flags do not show, nor validate, beyond refusing a flag set
+// to the zero that Config would take for "the default".
 func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	var cfg Config
 	var urls urlList
@@ -82,6 +83,21 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	if fs.NArg() > 0 {
 		fs.Usage()
 		return Config{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	// Config's zero values mean "the default", so a --bots 0 or a
+	// --duration 0 given on the command line is refused here, not run
+	// with the default.
+	var bad []string
+	fs.Visit(func(f *flag.Flag) {
+		switch {
+		case f.Name == "bots" && cfg.Bots <= 0:
+			bad = append(bad, fmt.Sprintf("--bots must be at least 1, got %d", cfg.Bots))
+		case f.Name == "duration" && cfg.Duration <= 0:
+			bad = append(bad, fmt.Sprintf("--duration must be positive, got %v", cfg.Duration))
+		}
+	})
+	if len(bad) > 0 {
+		return Config{}, errors.New(strings.Join(bad, "; "))
 	}
 	cfg.URLs = urls
 	cfg.Scenario = Scenario(scenario)
