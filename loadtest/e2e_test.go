@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -101,6 +104,36 @@ func TestSteadyAgainstRealServer(t *testing.T) {
 	assert.Empty(t, rep.Errors)
 	assert.Zero(t, rep.Totals.Reconnects)
 	assert.Positive(t, rep.Totals.BaronKills, "3000 HP falls within the run")
+	assertRate(t, "sent", 6*50, rep.SentPerSec)
+	assertRate(t, "acked", 6*50, rep.AckedPerSec)
+}
+
+// assertRate checks a rate against what the parameters ask for, within
+// bounds wide enough for a busy machine: a count check, not a benchmark.
+func assertRate(t *testing.T, what string, want, got float64) {
+	t.Helper()
+	assert.InEpsilon(t, want, got, 0.4, "%s/s: want about %g", what, want)
+}
+
+// Contested bots burst together whenever Baron's HP gets low, on top of
+// their steady rate.
+func TestContestedBurstsAgainstRealServer(t *testing.T) {
+	url := startServer(t, nil)
+	const bots, rate, burst = 4, 5, 8
+	rep := runLoad(t, loadtest.Config{
+		URLs:     []string{url},
+		Bots:     bots,
+		Rooms:    1,
+		Rate:     rate,
+		Duration: 2 * time.Second,
+		Scenario: loadtest.ScenarioContested,
+		Burst:    burst,
+	})
+	requireClean(t, rep)
+	// Without bursts they would send about bots×rate; each burst (one a
+	// bot and life, several lives a run) adds burst more.
+	steady := float64(bots * rate)
+	assert.Greater(t, rep.SentPerSec, 2*steady, "sent %d in %d Baron lives", rep.Totals.Sent, rep.Totals.BaronKills)
 }
 
 func TestMixedAgainstRealServer(t *testing.T) {
@@ -180,16 +213,56 @@ func TestMainWritesReports(t *testing.T) {
 	assert.Contains(t, stdout.String(), "violations  0: every invariant held")
 	assert.Empty(t, stderr.String(), "no progress line when stderr is not a terminal")
 
-	data, err := os.ReadFile(jsonPath)
-	require.NoError(t, err)
-	var rep loadtest.Report
-	require.NoError(t, json.Unmarshal(data, &rep))
+	rep := readReport(t, jsonPath)
 	assert.Zero(t, rep.Violations)
 	assert.Positive(t, rep.AckedPerSec)
 	assert.Equal(t, loadtest.ScenarioReconnect, rep.Params.Scenario)
 	page, err := os.ReadFile(htmlPath)
 	require.NoError(t, err)
 	assert.Contains(t, string(page), "<svg")
+}
+
+// readReport reads a report Main wrote with --json.
+func readReport(t *testing.T, path string) loadtest.Report {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var rep loadtest.Report
+	require.NoError(t, json.Unmarshal(data, &rep))
+	return rep
+}
+
+// Main, as the command runs it, exits 0 after a clean run and
+// ExitViolation after a run that saw an invariant broken: here two
+// independent servers each sequence the same room, so the room's bots,
+// one on each, get different streams.
+func TestMainExitStatus(t *testing.T) {
+	dir := t.TempDir()
+	runMain := func(name string, args ...string) (int, loadtest.Report, string) {
+		t.Helper()
+		path := filepath.Join(dir, name+".json")
+		var stdout, stderr bytes.Buffer
+		code := loadtest.Main(context.Background(), append(args, "--json", path), &stdout, &stderr)
+		t.Logf("%s:\n%s%s", name, stdout.String(), stderr.String())
+		return code, readReport(t, path), stdout.String()
+	}
+
+	code, rep, out := runMain("clean", "--url", startServer(t, nil), "--bots", "4", "--rooms", "2", "--rate", "20", "--duration", "1s")
+	assert.Equal(t, loadtest.ExitOK, code)
+	assert.Zero(t, rep.Violations)
+	assert.Contains(t, out, "violations  0: every invariant held")
+	assert.Equal(t, 20.0, rep.Params.Rate)
+	assertRate(t, "sent", 4*20, rep.SentPerSec)
+	assertRate(t, "acked", 4*20, rep.AckedPerSec)
+
+	// Bot 0 starts on the first URL, bot 1 on the second; both are in room 0.
+	split := startServer(t, nil) + "," + startServer(t, nil)
+	code, rep, out = runMain("split", "--url", split, "--bots", "2", "--rooms", "1", "--rate", "20", "--duration", "500ms")
+	assert.Equal(t, loadtest.ExitViolation, code)
+	assert.Positive(t, rep.Violations)
+	assert.Positive(t, rep.ViolationsByKind["mismatch"], "%v", rep.ViolationsByKind)
+	assert.Equal(t, 2, rep.BotsJoined, "the run itself went through")
+	assert.Contains(t, out, "VIOLATIONS")
 }
 
 func TestInterruptedRunStillReports(t *testing.T) {
@@ -202,11 +275,20 @@ func TestInterruptedRunStillReports(t *testing.T) {
 	go func() {
 		defer close(done)
 		rep, err = loadtest.Run(ctx, loadtest.Config{
-			URLs: []string{url}, Bots: 2, Rate: 20, Duration: time.Minute, Progress: progressOut,
+			// Bot 1 starts on the dead URL: a dial error, then the live one.
+			URLs: []string{url, deadURL(t)}, Bots: 2, Rate: 20, Duration: time.Minute, Progress: progressOut,
 		})
 	}()
-	require.Eventually(t, func() bool { return strings.Contains(progressOut.String(), "acked") },
-		10*time.Second, 20*time.Millisecond, "a progress line")
+	// A line reads "  1.0s acting    acked  40/s  events  80/s  ack p99  0.52ms  errors 1  violations 0".
+	line := regexp.MustCompile(`acked +[0-9.]+/s +events +[0-9.]+/s +ack p99 +([0-9.]+)ms +errors (\d+) +violations (\d+)`)
+	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		for _, m := range line.FindAllStringSubmatch(progressOut.String(), -1) {
+			if p99, _ := strconv.ParseFloat(m[1], 64); p99 > 0 && m[2] != "0" && m[3] == "0" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no progress line with acks' p99, the dial error and no violation: %q", progressOut.String())
+	})
 	cancel()
 	select {
 	case <-done:
@@ -217,6 +299,7 @@ func TestInterruptedRunStillReports(t *testing.T) {
 	assert.True(t, rep.Interrupted)
 	assert.Less(t, rep.ElapsedS, 10.0)
 	assert.Zero(t, rep.Violations)
+	assert.Positive(t, rep.Errors["dial"])
 	assert.Contains(t, progressOut.String(), "\r")
 }
 
