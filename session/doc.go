@@ -47,12 +47,19 @@
 //
 // # Answers
 //
+// Field names match exactly (never by case folding), and a frame's
+// decoders read only the fields of its type: every other member is
+// ignored, though the frame must be valid JSON throughout. A field of the
+// frame's type named twice is refused.
+//
 // A frame that is not a well-formed action (not JSON, no or unknown type,
-// cseq missing or not a positive integer, a binary frame, a second hello)
-// is answered with error bad_request and the connection stays open; more
-// than Options.MaxBadFrames of them within a minute close it with 1008.
-// A well-formed action is always answered with its cseq: ack once durable,
-// or reject (bad_request, unknown_kind, rate_limited, busy, unavailable).
+// cseq missing, repeated or not a positive integer, a binary frame, a
+// second hello) is answered with error bad_request and the connection
+// stays open; more than Options.MaxBadFrames of them within a minute close
+// it with 1008. An action with a valid cseq is always answered with it:
+// ack once durable, or reject (bad_request, also for a kind or target
+// that is not a string or is repeated; unknown_kind, rate_limited, busy,
+// unavailable).
 // Before the hello is accepted, any failure is one error frame and a close:
 // unauthorized or bad_request 1008, room_full or unavailable 1013.
 package session

@@ -10,8 +10,9 @@ import (
 // members type ("action"), cseq (a positive integer), kind and target
 // (strings of printable ASCII), in any order, each once. It reports ok
 // false for anything else (another type, other members, a bad cseq,
-// non-ASCII text, ...), and decodeFrame then takes the full path, which
-// alone words the error. When ok, the frame equals the full path's.
+// non-ASCII text, a repeated member, ...), and decodeFrame then takes the
+// full path, which alone skips unknown members (checking that they are
+// JSON) and words the errors. When ok, the frame equals the full path's.
 func decodeActionFast(data []byte) (f clientFrame, ok bool) {
 	var s jsonscan.Scanner
 	s.Reset(data)
@@ -52,10 +53,10 @@ func decodeActionFast(data []byte) (f clientFrame, ok bool) {
 			}
 			f.Target, bit = word(v), haveTarget
 		default:
-			return clientFrame{}, false // other members, or names encoding/json matches ignoring case
+			return clientFrame{}, false // other members: the full path checks and skips them
 		}
 		if have&bit != 0 {
-			return clientFrame{}, false // a repeated member: the full path decides
+			return clientFrame{}, false // a repeated member: the full path refuses it
 		}
 		have |= bit
 		if s.Accept('}') {
@@ -73,7 +74,7 @@ func decodeActionFast(data []byte) (f clientFrame, ok bool) {
 }
 
 // printableASCII reports whether v decodes the same in encoding/json as
-// here: printable ASCII (jsonscan passes other bytes through where
+// in jsonscan: printable ASCII (jsonscan passes other bytes through where
 // encoding/json would put U+FFFD).
 func printableASCII(v []byte) bool {
 	for _, c := range v {

@@ -3,11 +3,11 @@ package session
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 
 	"github.com/lasthit/lasthit/gamestate"
+	"github.com/lasthit/lasthit/internal/jsonscan"
 	"github.com/lasthit/lasthit/queue"
 	"github.com/lasthit/lasthit/sequencer"
 )
@@ -50,22 +50,36 @@ type clientFrame struct {
 	CSeq   uint64
 	Kind   string
 	Target string
+	// BadField, for an action with a valid cseq, says why its other fields
+	// are refused: the session answers it with reject bad_request and the
+	// cseq, never an error.
+	BadField string
 	// ping: the JSON number to echo, or nil
 	T json.RawMessage
 }
 
-// wireFrame is what encoding/json sees. Numbers stay raw so that a cseq
-// of 1.5, -1 or "3" is told apart from a missing one and answered with the
-// field's name.
-type wireFrame struct {
-	Type   *string         `json:"type"`
-	Room   *string         `json:"room"`
-	Token  string          `json:"token"`
-	Since  json.RawMessage `json:"since"`
-	CSeq   json.RawMessage `json:"cseq"`
-	Kind   string          `json:"kind"`
-	Target string          `json:"target"`
-	T      json.RawMessage `json:"t"`
+// The members decodeFrameFull reads. A name matches only exactly (after
+// JSON unescaping), never by case folding, and only the fields of the
+// frame's own type are checked: every other member is an unknown field,
+// ignored once the frame is known to be valid JSON.
+const (
+	fieldType = iota
+	fieldRoom
+	fieldToken
+	fieldSince
+	fieldCSeq
+	fieldKind
+	fieldTarget
+	fieldT
+	numFields
+)
+
+var fieldNames = [numFields]string{"type", "room", "token", "since", "cseq", "kind", "target", "t"}
+
+// members holds the raw value and the count of each field of any type.
+type members struct {
+	raw [numFields][]byte
+	n   [numFields]int
 }
 
 // protoError is a frame the server answers with an error frame.
@@ -89,56 +103,78 @@ func decodeFrame(data []byte) (clientFrame, *protoError) {
 	if f, ok := decodeActionFast(data); ok {
 		return f, nil
 	}
-	return decodeFrameJSON(data)
+	return decodeFrameFull(data)
 }
 
-// decodeFrameJSON is decodeFrame's full path, through encoding/json.
-func decodeFrameJSON(data []byte) (clientFrame, *protoError) {
-	var w wireFrame
-	if err := json.Unmarshal(data, &w); err != nil {
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &te) && te.Field == "":
-			return clientFrame{}, badRequest("frame must be one JSON object")
-		case errors.As(err, &te):
-			return clientFrame{}, badRequest("field %s: must be a %s", te.Field, wantKind(te.Field))
-		default:
-			return clientFrame{}, badRequest("frame is not valid JSON")
-		}
+// decodeFrameFull is decodeFrame's full path: any frame, any member
+// order, every error worded. A field named twice is refused (README,
+// Protocol choices), as an error, or for an action with a valid cseq as
+// BadField.
+func decodeFrameFull(data []byte) (clientFrame, *protoError) {
+	if !json.Valid(data) {
+		return clientFrame{}, badRequest("frame is not valid JSON")
 	}
-	if w.Type == nil || *w.Type == "" {
+	m, ok := readMembers(data)
+	if !ok {
+		return clientFrame{}, badRequest("frame must be one JSON object")
+	}
+	typ, perr := m.str(fieldType)
+	if perr != nil {
+		return clientFrame{}, perr
+	}
+	if typ == "" {
 		return clientFrame{}, badRequest("field type: required")
 	}
-	f := clientFrame{Type: *w.Type}
+	f := clientFrame{Type: typ}
 	switch f.Type {
 	case typeHello:
-		if w.Room == nil {
+		if f.Room, perr = m.str(fieldRoom); perr != nil {
+			return clientFrame{}, perr
+		}
+		if isNull(m.raw[fieldRoom]) {
 			return clientFrame{}, badRequest("field room: required")
 		}
-		f.Room, f.Token = *w.Room, w.Token
+		if f.Token, perr = m.str(fieldToken); perr != nil {
+			return clientFrame{}, perr
+		}
 		if !validName(f.Room) {
 			return clientFrame{}, badRequest("field room: must be 1-64 characters of [A-Za-z0-9_.-]")
 		}
-		if isNull(w.Since) {
-			break
+		if m.n[fieldSince] > 1 {
+			return clientFrame{}, m.repeated(fieldSince)
 		}
-		since, ok := parseUint(w.Since)
-		if !ok {
-			return clientFrame{}, badRequest("field since: must be a non-negative integer")
+		if raw := m.raw[fieldSince]; !isNull(raw) {
+			since, ok := parseUint(raw)
+			if !ok {
+				return clientFrame{}, badRequest("field since: must be a non-negative integer")
+			}
+			f.Since = since
 		}
-		f.Since = since
 	case typeAction:
-		cseq, ok := parseUint(w.CSeq)
+		if m.n[fieldCSeq] > 1 {
+			return clientFrame{}, m.repeated(fieldCSeq)
+		}
+		cseq, ok := parseUint(m.raw[fieldCSeq])
 		if !ok || cseq == 0 {
 			return clientFrame{}, badRequest(msgCSeq)
 		}
-		f.CSeq, f.Kind, f.Target = cseq, w.Kind, w.Target
+		f.CSeq = cseq
+		// From here on the action is answered with its cseq.
+		if f.Kind, perr = m.str(fieldKind); perr == nil {
+			f.Target, perr = m.str(fieldTarget)
+		}
+		if perr != nil {
+			f.Kind, f.Target, f.BadField = "", "", perr.Message
+		}
 	case typePing:
-		if !isNull(w.T) {
-			if !isNumber(w.T) {
+		if m.n[fieldT] > 1 {
+			return clientFrame{}, m.repeated(fieldT)
+		}
+		if raw := m.raw[fieldT]; !isNull(raw) {
+			if !isNumber(raw) {
 				return clientFrame{}, badRequest("field t: must be a number")
 			}
-			f.T = w.T
+			f.T = append(json.RawMessage(nil), raw...)
 		}
 	default:
 		return clientFrame{}, badRequest("unknown type %q", truncate(f.Type, 32))
@@ -146,19 +182,71 @@ func decodeFrameJSON(data []byte) (clientFrame, *protoError) {
 	return f, nil
 }
 
-func wantKind(field string) string {
-	switch field {
-	case "type", "room", "token", "kind", "target":
-		return "string"
+// readMembers collects the fields of a frame that json.Valid accepted;
+// ok false if it is not an object.
+func readMembers(data []byte) (m members, ok bool) {
+	var s jsonscan.Scanner
+	s.Reset(data)
+	if !s.Accept('{') {
+		return m, false
 	}
-	return "valid value"
+	if s.Accept('}') {
+		return m, true
+	}
+	for {
+		key, err := s.Str()
+		if err != nil || s.Expect(':') != nil {
+			return m, false // not reached after json.Valid
+		}
+		raw, err := s.Skip()
+		if err != nil {
+			return m, false // not reached after json.Valid
+		}
+		for i := range fieldNames {
+			if string(key) == fieldNames[i] {
+				m.raw[i] = raw
+				m.n[i]++
+				break
+			}
+		}
+		if !s.Accept(',') {
+			return m, true
+		}
+	}
 }
 
-func isNull(raw json.RawMessage) bool { return len(raw) == 0 || string(raw) == "null" }
+func (m *members) repeated(i int) *protoError {
+	return badRequest("field %s: appears more than once", fieldNames[i])
+}
+
+// str decodes field i as a string, as encoding/json would (invalid UTF-8
+// becomes U+FFFD); absent or null is "".
+func (m *members) str(i int) (string, *protoError) {
+	if m.n[i] > 1 {
+		return "", m.repeated(i)
+	}
+	raw := m.raw[i]
+	if isNull(raw) {
+		return "", nil
+	}
+	if raw[0] != '"' {
+		return "", badRequest("field %s: must be a string", fieldNames[i])
+	}
+	if v := raw[1 : len(raw)-1]; printableASCII(v) && bytes.IndexByte(v, '\\') < 0 {
+		return word(v), nil
+	}
+	var v string
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "", badRequest("field %s: must be a string", fieldNames[i]) // not reached after json.Valid
+	}
+	return v, nil
+}
+
+func isNull(raw []byte) bool { return len(raw) == 0 || string(raw) == "null" }
 
 // parseUint accepts a JSON integer literal: digits only, no sign, fraction
 // or exponent, within uint64.
-func parseUint(raw json.RawMessage) (uint64, bool) {
+func parseUint(raw []byte) (uint64, bool) {
 	if len(raw) == 0 || raw[0] < '0' || raw[0] > '9' {
 		return 0, false
 	}
@@ -167,7 +255,7 @@ func parseUint(raw json.RawMessage) (uint64, bool) {
 }
 
 // isNumber reports whether raw (already valid JSON) is a number literal.
-func isNumber(raw json.RawMessage) bool {
+func isNumber(raw []byte) bool {
 	return len(raw) > 0 && (raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9'))
 }
 

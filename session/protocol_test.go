@@ -1,7 +1,9 @@
 package session
 
 import (
+	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -30,7 +32,7 @@ func TestDecodeActionFast(t *testing.T) {
 		{`{"type":"action","cseq":1,"kind":"attack"}`, clientFrame{}},                                                                               // no target
 		{`{"type":"action","cseq":1,"kind":"attack","target":"baron","x":1}`, clientFrame{}},                                                        // other member
 		{`{"type":"action","cseq":1,"cseq":2,"kind":"attack","target":"baron"}`, clientFrame{}},                                                     // repeated
-		{`{"Type":"action","cseq":1,"kind":"attack","target":"baron"}`, clientFrame{}},                                                              // encoding/json folds case
+		{`{"Type":"action","cseq":1,"kind":"attack","target":"baron"}`, clientFrame{}},                                                              // an unknown member
 		{`{"type":"action","cseq":1,"kind":"att\u0061ck","target":"baron"}`, clientFrame{Type: "action", CSeq: 1, Kind: "attack", Target: "baron"}}, // an escape decoding to ASCII
 		{`{"type":"action","cseq":1,"kind":"att\u00e9ck","target":"baron"}`, clientFrame{}},                                                         // not ASCII once decoded
 		{`{"type":"action","cseq":1,"kind":"attack","target":"baron"}x`, clientFrame{}},                                                             // trailing bytes
@@ -41,7 +43,7 @@ func TestDecodeActionFast(t *testing.T) {
 		assert.Equal(t, c.want.Type != "", ok, c.in)
 		assert.Equal(t, c.want, got, c.in)
 		if ok {
-			full, perr := decodeFrameJSON([]byte(c.in))
+			full, perr := decodeFrameFull([]byte(c.in))
 			require.Nil(t, perr, c.in)
 			assert.Equal(t, full, got, c.in)
 		}
@@ -70,7 +72,7 @@ func TestDecodeFrame(t *testing.T) {
 		{in: `{"type":"ping"} {"type":"ping"}`, err: "frame is not valid JSON"},
 		{in: `[{"type":"ping"}]`, err: "frame must be one JSON object"},
 		{in: `"ping"`, err: "frame must be one JSON object"},
-		{in: `null`, err: "field type: required"},
+		{in: `null`, err: "frame must be one JSON object"},
 		{in: `{}`, err: "field type: required"},
 		{in: `{"type":""}`, err: "field type: required"},
 		{in: `{"type":7}`, err: "field type: must be a string"},
@@ -92,7 +94,48 @@ func TestDecodeFrame(t *testing.T) {
 		{in: `{"type":"action","cseq":"3","kind":"attack"}`, err: msgCSeq},
 		{in: `{"type":"action","cseq":null,"kind":"attack"}`, err: msgCSeq},
 		{in: `{"type":"action","cseq":18446744073709551616,"kind":"attack"}`, err: msgCSeq},
-		{in: `{"type":"action","cseq":1,"kind":3}`, err: "field kind: must be a string"},
+
+		// Field names match exactly: a name that differs only in case is
+		// an unknown field, and unknown fields are ignored.
+		{in: `{"type":"hello","room":"ci1","token":"dev:p1","ROOM":"other","Token":"dev:p9"}`, want: clientFrame{Type: "hello", Room: "ci1", Token: "dev:p1"}},
+		{in: `{"ROOM":"other","Token":"dev:p9","Since":4,"type":"hello","room":"ci1","token":"dev:p1"}`, want: clientFrame{Type: "hello", Room: "ci1", Token: "dev:p1"}},
+		{in: `{"type":"action","cseq":5,"CSEQ":7,"kind":"attack","target":"baron"}`, want: clientFrame{Type: "action", CSeq: 5, Kind: "attack", Target: "baron"}},
+		{in: `{"type":"action","cseq":5,"kind":"attack","KIND":"smite","Target":"x","target":"baron"}`, want: clientFrame{Type: "action", CSeq: 5, Kind: "attack", Target: "baron"}},
+		{in: `{"type":"ping","TYPE":"action","cseq":5,"kind":"attack","T":2,"t":1}`, want: clientFrame{Type: "ping", T: json.RawMessage("1")}},
+		{in: `{"Type":"action","cseq":5,"kind":"attack","target":"baron"}`, err: "field type: required"},
+		{in: `{"type":"ping","T":"x"}`, want: clientFrame{Type: "ping"}},
+		{in: `{"typ\u0065":"ping","\u0074":7}`, want: clientFrame{Type: "ping", T: json.RawMessage("7")}}, // names are compared unescaped
+		{in: `{"type":"ping","t\u0000":7}`, want: clientFrame{Type: "ping"}},
+
+		// Only the fields of the frame's own type are checked.
+		{in: `{"type":"action","cseq":1,"kind":"attack","target":"baron","room":5}`, want: clientFrame{Type: "action", CSeq: 1, Kind: "attack", Target: "baron"}},
+		{in: `{"type":"action","cseq":1,"kind":"attack","target":"baron","since":-1,"t":"x","token":{}}`, want: clientFrame{Type: "action", CSeq: 1, Kind: "attack", Target: "baron"}},
+		{in: `{"type":"ping","t":1,"kind":[]}`, want: clientFrame{Type: "ping", T: json.RawMessage("1")}},
+		{in: `{"type":"ping","room":null,"cseq":0,"target":true,"since":"x"}`, want: clientFrame{Type: "ping"}},
+		{in: `{"type":"hello","room":"uf","token":"dev:p2","kind":1,"cseq":-1,"target":[],"t":"x"}`, want: clientFrame{Type: "hello", Room: "uf", Token: "dev:p2"}},
+		{in: `{"type":"hello","room":"uf","kind":1,"kind":2}`, want: clientFrame{Type: "hello", Room: "uf"}}, // repeated, but not a hello's field
+		{in: `{"type":"ping","x":01}`, err: "frame is not valid JSON"},                                       // unknown, still JSON
+		{in: `{"type":"ping","x":[1,}`, err: "frame is not valid JSON"},
+
+		// An action with a valid cseq keeps it whatever its kind and
+		// target are: the session rejects it with BadField.
+		{in: `{"type":"action","cseq":1,"kind":3}`, want: clientFrame{Type: "action", CSeq: 1, BadField: "field kind: must be a string"}},
+		{in: `{"type":"action","cseq":8,"kind":5,"target":"baron"}`, want: clientFrame{Type: "action", CSeq: 8, BadField: "field kind: must be a string"}},
+		{in: `{"type":"action","cseq":8,"kind":"attack","target":7}`, want: clientFrame{Type: "action", CSeq: 8, BadField: "field target: must be a string"}},
+		{in: `{"type":"action","cseq":8,"kind":"attack","target":"baron","kind":"smite"}`, want: clientFrame{Type: "action", CSeq: 8, BadField: "field kind: appears more than once"}},
+		{in: `{"type":"action","cseq":8,"kind":"attack","target":"baron","target":"baron"}`, want: clientFrame{Type: "action", CSeq: 8, BadField: "field target: appears more than once"}},
+		{in: `{"type":"action","cseq":8,"kind":null,"target":null}`, want: clientFrame{Type: "action", CSeq: 8}},
+		{in: `{"type":"action","kind":5}`, err: msgCSeq}, // no cseq to answer with
+
+		// A field of the frame's own type named twice is refused.
+		{in: `{"type":"action","cseq":1,"cseq":2,"kind":"attack","target":"baron"}`, err: "field cseq: appears more than once"},
+		{in: `{"type":"action","type":"action","cseq":1,"kind":"attack","target":"baron"}`, err: "field type: appears more than once"},
+		{in: `{"type":"ping","typ\u0065":"ping"}`, err: "field type: appears more than once"},
+		{in: `{"type":"hello","room":"a","room":"b"}`, err: "field room: appears more than once"},
+		{in: `{"type":"hello","room":null,"room":null}`, err: "field room: appears more than once"},
+		{in: `{"type":"hello","room":"a","token":"x","token":"y"}`, err: "field token: appears more than once"},
+		{in: `{"type":"hello","room":"a","since":1,"since":1}`, err: "field since: appears more than once"},
+		{in: `{"type":"ping","t":1,"t":1}`, err: "field t: appears more than once"},
 		{in: `{"type":"ping","t":"x"}`, err: "field t: must be a number"},
 		{in: `{"type":"ping","t":{}}`, err: "field t: must be a number"},
 	}
@@ -129,7 +172,11 @@ func TestEncodeFrames(t *testing.T) {
 // FuzzDecodeFrame checks that every input is answered with a frame of the
 // protocol: either it decodes to a known type with valid fields (and the
 // answers the session builds from it are valid JSON), or to an error frame
-// with a documented code. Its seed corpus is in testdata/fuzz.
+// with a documented code. Where the fast path answers, the full path
+// answers the same. A decoded frame holds what encoding/json reads under
+// the fields' exact names. Adding unknown members (names that differ from
+// a field's only in case, and the fields of other types, with values of
+// any kind) changes no answer. Its seed corpus is in testdata/fuzz.
 func FuzzDecodeFrame(f *testing.F) {
 	for _, s := range []string{
 		`{"type":"hello","room":"r1","token":"dev:p1","since":0}`,
@@ -141,17 +188,36 @@ func FuzzDecodeFrame(f *testing.F) {
 		`{"type":"action","cseq":18446744073709551616,"kind":"attack","target":"baron"}`,
 		`{"type":"action","cseq":1,"kind":"att\u0061ck","target":"baron"}`,
 		`{"type":"action","cseq":2,"cseq":3,"kind":"attack","target":"baron"}`,
+		`{"type":"hello","room":"ci1","token":"dev:p1","ROOM":"other","Token":"dev:p9"}`,
+		`{"type":"action","cseq":5,"CSEQ":7,"kind":"attack","target":"baron"}`,
+		`{"type":"action","cseq":1,"kind":"attack","target":"baron","room":5}`,
+		`{"type":"ping","t":1,"kind":[]}`,
+		`{"type":"hello","room":"uf","token":"dev:p2","kind":1}`,
+		`{"type":"action","cseq":8,"kind":5,"target":"baron"}`,
+		`{"type":"action","cseq":8,"kind":"attack","target":7}`,
+		`{"typ\u0065":"ping","t":1,"t":2}`,
+		`{}`,
+		`{"type":"action","cseq":1,"kind":"attack","target":"baron","x":01}`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if fast, ok := decodeActionFast(data); ok {
-			full, perr := decodeFrameJSON(data)
+			full, perr := decodeFrameFull(data)
 			if perr != nil || !assert.ObjectsAreEqual(full, fast) {
 				t.Fatalf("fast path %+v, full path %+v (%v)", fast, full, perr)
 			}
 		}
 		fr, perr := decodeFrame(data)
+		if obj := jsonObject(data); obj != nil {
+			for _, m := range unknownMembers(fr.Type) {
+				more := withMember(obj, m)
+				fr2, perr2 := decodeFrame(more)
+				if !assert.ObjectsAreEqual(fr, fr2) || !assert.ObjectsAreEqual(perr, perr2) {
+					t.Fatalf("%s: %+v (%v); with an unknown member, %s: %+v (%v)", data, fr, perr, more, fr2, perr2)
+				}
+			}
+		}
 		if perr != nil {
 			if perr.Code != sequencer.CodeBadRequest || perr.Message == "" {
 				t.Fatalf("undocumented error %q: %q", perr.Code, perr.Message)
@@ -162,10 +228,17 @@ func FuzzDecodeFrame(f *testing.F) {
 			}
 			return
 		}
+		ref := referenceFields(t, data)
+		if ref.Type != fr.Type {
+			t.Fatalf("type %q, encoding/json reads %q", fr.Type, ref.Type)
+		}
 		switch fr.Type {
 		case typeHello:
 			if !validName(fr.Room) {
 				t.Fatalf("hello with invalid room %q accepted", fr.Room)
+			}
+			if fr.Room != ref.Room || fr.Token != ref.Token || !sameUint(fr.Since, ref.Since) {
+				t.Fatalf("hello %+v, encoding/json reads %+v", fr, ref)
 			}
 			w := encodeWelcome(fr.Room, fr.Token, sequencer.Welcome{Seq: fr.Since, State: []byte(`{}`)}, true)
 			if !json.Valid(w) {
@@ -175,11 +248,24 @@ func FuzzDecodeFrame(f *testing.F) {
 			if fr.CSeq == 0 {
 				t.Fatal("action with cseq 0 accepted")
 			}
-			r := encodeReject(sequencer.Reject{CSeq: fr.CSeq, Code: sequencer.CodeUnknownKind, Message: fr.Kind + fr.Target})
+			if !sameUint(fr.CSeq, ref.CSeq) {
+				t.Fatalf("cseq %d, encoding/json reads %s", fr.CSeq, ref.CSeq)
+			}
+			if fr.BadField != "" {
+				if fr.Kind != "" || fr.Target != "" {
+					t.Fatalf("refused action keeps kind %q target %q", fr.Kind, fr.Target)
+				}
+			} else if fr.Kind != ref.Kind || fr.Target != ref.Target {
+				t.Fatalf("action %+v, encoding/json reads %+v", fr, ref)
+			}
+			r := encodeReject(sequencer.Reject{CSeq: fr.CSeq, Code: sequencer.CodeUnknownKind, Message: fr.Kind + fr.Target + fr.BadField})
 			if !json.Valid(r) {
 				t.Fatalf("reject is not JSON: %q", r)
 			}
 		case typePing:
+			if string(fr.T) != strings.TrimPrefix(string(ref.T), "null") {
+				t.Fatalf("t %s, encoding/json reads %s", fr.T, ref.T)
+			}
 			p := encodePong(fr.T, 1)
 			if !json.Valid(p) {
 				t.Fatalf("pong is not JSON: %q", p)
@@ -190,7 +276,84 @@ func FuzzDecodeFrame(f *testing.F) {
 	})
 }
 
-// The action frame through the fast path and through encoding/json:
+// refFields is what encoding/json reads under the fields' exact names
+// (last wins, which only frames without repeated fields reach).
+type refFields struct {
+	Type, Room, Token, Kind, Target string
+	Since, CSeq, T                  json.RawMessage
+}
+
+func referenceFields(t *testing.T, data []byte) refFields {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatalf("decoded %q, which encoding/json refuses: %v", data, err)
+	}
+	str := func(name string) string {
+		var s *string
+		if err := json.Unmarshal(m[name], &s); err != nil && m[name] != nil {
+			return "<not a string>"
+		}
+		if s == nil {
+			return ""
+		}
+		return *s
+	}
+	return refFields{
+		Type: str("type"), Room: str("room"), Token: str("token"), Kind: str("kind"), Target: str("target"),
+		Since: m["since"], CSeq: m["cseq"], T: m["t"],
+	}
+}
+
+// sameUint reports whether raw is absent, null or the JSON integer n.
+func sameUint(n uint64, raw json.RawMessage) bool {
+	if raw == nil || string(raw) == "null" {
+		return n == 0
+	}
+	return string(raw) == strconv.FormatUint(n, 10)
+}
+
+// jsonObject returns data if it is one JSON object, else nil.
+func jsonObject(data []byte) []byte {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(data, &m) != nil || m == nil {
+		return nil
+	}
+	return data
+}
+
+// unknownMembers lists members that a frame of type typ must ignore:
+// names that differ from a field's only in case, and the fields of the
+// other types, with values none of them accepts.
+func unknownMembers(typ string) []string {
+	out := []string{
+		`"TYPE":"action","Room":5,"ToKen":[],"SINCE":-1,"Cseq":"x","KIND":{},"tarGET":null,"T":true`,
+		`"Type":"hello","ROOM":"other","Token":"dev:p9","Since":7,"CSEQ":7,"Kind":"smite","TARGET":"moon","T":1`,
+		`"unknown":{"type":"ping","a":[1,2,{"b":null}]}`,
+	}
+	switch typ {
+	case typeHello:
+		out = append(out, `"cseq":"x","kind":5,"target":{},"t":"y"`, `"cseq":1,"cseq":2,"kind":"a","kind":"b"`)
+	case typeAction:
+		out = append(out, `"room":5,"token":[],"since":-1,"t":"y"`, `"room":"a","room":"b","t":1,"t":2`)
+	case typePing:
+		out = append(out, `"room":5,"token":[],"since":-1,"cseq":0,"kind":5,"target":{}`, `"cseq":1,"cseq":2,"since":1,"since":2`)
+	}
+	return out
+}
+
+// withMember returns obj, a JSON object, with members inserted first.
+func withMember(obj []byte, members string) []byte {
+	i := bytes.IndexByte(obj, '{') + 1
+	out := append([]byte(nil), obj[:i]...)
+	out = append(out, members...)
+	if rest := bytes.TrimLeft(obj[i:], " \t\r\n"); rest[0] != '}' {
+		out = append(out, ',')
+	}
+	return append(out, obj[i:]...)
+}
+
+// The action frame through the fast path and through the full one:
 //
 //	go test -run '^$' -bench DecodeAction -benchmem -count 5 ./session/
 func BenchmarkDecodeAction(b *testing.B) {
@@ -198,7 +361,7 @@ func BenchmarkDecodeAction(b *testing.B) {
 	for _, c := range []struct {
 		name   string
 		decode func([]byte) (clientFrame, *protoError)
-	}{{"fast", decodeFrame}, {"json", decodeFrameJSON}} {
+	}{{"fast", decodeFrame}, {"full", decodeFrameFull}} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

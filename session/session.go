@@ -451,6 +451,10 @@ func (s *session) readPump() error {
 // act pushes a well-formed action to the room. From here on every answer
 // carries the action's cseq: ack, or reject.
 func (s *session) act(f clientFrame) {
+	if f.BadField != "" {
+		s.reject(f.CSeq, sequencer.CodeBadRequest, f.BadField)
+		return
+	}
 	if f.Kind == "" {
 		s.reject(f.CSeq, sequencer.CodeBadRequest, "field kind: required")
 		return
