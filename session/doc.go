@@ -10,9 +10,10 @@
 // A connection has exactly two goroutines (STYLE #5):
 //
 //   - The read pump is the goroutine net/http runs Server.ServeHTTP on. It
-//     runs the handshake (hello, token, Registry.Room, Room.Join, welcome,
-//     history) and, until the handshake ends, it is also the only writer of
-//     the connection. Then it starts the write pump and reads frames until
+//     runs the handshake (hello, token, since against the log,
+//     Registry.Room, since against Room.Info, Room.Join, welcome, history)
+//     and, until the handshake ends, it is also the only writer of the
+//     connection. Then it starts the write pump and reads frames until
 //     the connection ends: it owns the read buffer, the bad-frame budget
 //     and the read deadline (which pongs move), and it pushes actions to the
 //     room. After both pumps end it leaves the room and releases the
@@ -61,5 +62,8 @@
 // that is not a string or is repeated; unknown_kind, rate_limited, busy,
 // unavailable).
 // Before the hello is accepted, any failure is one error frame and a close:
-// unauthorized or bad_request 1008, room_full or unavailable 1013.
+// unauthorized or bad_request 1008, room_full or unavailable 1013. A hello
+// refused for its since is refused before Room.Join: it does not replace
+// the player's live connection nor log a join, and when the log already
+// shows since is too large the room is not even opened.
 package session

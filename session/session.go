@@ -222,10 +222,35 @@ func (s *session) handshake() bool {
 
 	ctx, cancel := context.WithTimeout(context.Background(), o.JoinTimeout)
 	defer cancel()
+	// A since past the room's last seq is refused before the join, which
+	// would replace the player's live connection and log a join and a
+	// leave. The log is asked first, so that a room not open is not opened
+	// for the refusal: the log holds every seq a client was sent (persist,
+	// then tell), so a since past the log's is past the room's.
+	if f.Since > 0 {
+		if meta, err := s.srv.reg.Options().Log.Meta(ctx, f.Room); err == nil && f.Since > meta.LastSeq {
+			s.refuse(sinceTooLarge(f.Since, meta.LastSeq), ClosePolicy, true)
+			return false
+		}
+		// On an error the room's own seq below decides.
+	}
 	room, err := s.srv.reg.Room(ctx, f.Room)
 	if err != nil {
 		s.refuseJoin(err)
 		return false
+	}
+	if f.Since > 0 {
+		// The room's seq only grows, so since <= Info.Seq still holds at
+		// the join: welcome.Seq >= since.
+		info, err := room.Info(ctx)
+		if err != nil {
+			s.refuseJoin(err)
+			return false
+		}
+		if f.Since > info.Seq {
+			s.refuse(sinceTooLarge(f.Since, info.Seq), ClosePolicy, true)
+			return false
+		}
 	}
 	welcome, err := room.Join(ctx, player, s)
 	if err != nil {
@@ -234,11 +259,11 @@ func (s *session) handshake() bool {
 	}
 	s.room = room // from here on, run leaves the room at the end
 	s.resendUpTo, s.resendsLeft = welcome.LastCSeq, o.MaxResends
-	if f.Since > welcome.Seq {
-		s.refuse(badRequest("field since: %d is after the room's last seq %d", f.Since, welcome.Seq), ClosePolicy, true)
-		return false
-	}
 	return s.sendWelcome(ctx, f.Room, f.Since, welcome)
+}
+
+func sinceTooLarge(since, last uint64) *protoError {
+	return badRequest("field since: %d is after the room's last seq %d", since, last)
 }
 
 // tokenMessage drops the "unauthorized: " the error code already says.
