@@ -57,7 +57,14 @@ type Options struct {
 	RateLimit float64
 	// RateBurst is how many actions a player may send at once. Default 40.
 	RateBurst int
-	// DisableRateLimit turns the per-player rate limit off (load tests).
+	// JoinRate is the sustained joins per second one player may make
+	// (hellos that reach a room; each logs a join and a leave entry), and
+	// JoinBurst how many at once; one more gets error unavailable and close
+	// 1013. Defaults 1/s and 10.
+	JoinRate  float64
+	JoinBurst int
+	// DisableRateLimit turns the per-player rate limits (actions and
+	// joins) off (load tests).
 	DisableRateLimit bool
 
 	// MaxBadFrames is how many frames answered with error one connection
@@ -126,6 +133,12 @@ func (o *Options) setDefaults() {
 	if o.RateBurst == 0 {
 		o.RateBurst = 40
 	}
+	if o.JoinRate == 0 {
+		o.JoinRate = 1
+	}
+	if o.JoinBurst == 0 {
+		o.JoinBurst = 10
+	}
 	if o.MaxBadFrames == 0 {
 		o.MaxBadFrames = 10
 	}
@@ -172,7 +185,7 @@ func (o *Options) validate() error {
 		name string
 		v    int
 	}{
-		{"OutboxFrames", o.OutboxFrames}, {"OutboxBytes", o.OutboxBytes}, {"RateBurst", o.RateBurst},
+		{"OutboxFrames", o.OutboxFrames}, {"OutboxBytes", o.OutboxBytes}, {"RateBurst", o.RateBurst}, {"JoinBurst", o.JoinBurst},
 		{"MaxBadFrames", o.MaxBadFrames}, {"MaxConnsPerIP", o.MaxConnsPerIP}, {"MaxResends", o.MaxResends},
 	} {
 		if n.v < 0 {
@@ -184,6 +197,9 @@ func (o *Options) validate() error {
 	}
 	if o.RateLimit < 0 {
 		bad("RateLimit: must be positive, got %v (use DisableRateLimit to turn it off)", o.RateLimit)
+	}
+	if o.JoinRate < 0 {
+		bad("JoinRate: must be positive, got %v (use DisableRateLimit to turn it off)", o.JoinRate)
 	}
 	for _, origin := range o.AllowOrigins {
 		if err := checkOriginEntry(origin); err != nil {

@@ -52,8 +52,8 @@ func (b *tokenBucket) full(now time.Time) bool {
 // last sweep, which keeps it bounded by about twice the players seen within
 // one refill time.
 type playerLimits struct {
-	rate  float64
-	burst int
+	rate, joinRate   float64
+	burst, joinBurst int
 
 	mu      sync.Mutex
 	buckets map[string]*playerBucket
@@ -62,14 +62,16 @@ type playerLimits struct {
 
 type playerBucket struct {
 	mu    sync.Mutex
-	b     tokenBucket
-	conns int // guarded by playerLimits.mu
+	b     tokenBucket // actions
+	joins tokenBucket // hellos that join a room
+	conns int         // guarded by playerLimits.mu
 }
 
 const minSweep = 64
 
-func newPlayerLimits(rate float64, burst int) *playerLimits {
-	return &playerLimits{rate: rate, burst: burst, buckets: make(map[string]*playerBucket), sweepAt: minSweep}
+func newPlayerLimits(rate float64, burst int, joinRate float64, joinBurst int) *playerLimits {
+	return &playerLimits{rate: rate, burst: burst, joinRate: joinRate, joinBurst: joinBurst,
+		buckets: make(map[string]*playerBucket), sweepAt: minSweep}
 }
 
 // acquire returns the player's bucket, creating it, and counts a
@@ -82,7 +84,7 @@ func (l *playerLimits) acquire(player string, now time.Time) *playerBucket {
 		if len(l.buckets) >= l.sweepAt {
 			l.sweepLocked(now)
 		}
-		pb = &playerBucket{b: newTokenBucket(l.rate, l.burst, now)}
+		pb = &playerBucket{b: newTokenBucket(l.rate, l.burst, now), joins: newTokenBucket(l.joinRate, l.joinBurst, now)}
 		l.buckets[player] = pb
 	}
 	pb.conns++
@@ -103,7 +105,7 @@ func (l *playerLimits) sweepLocked(now time.Time) {
 			continue
 		}
 		pb.mu.Lock()
-		full := pb.b.full(now)
+		full := pb.b.full(now) && pb.joins.full(now)
 		pb.mu.Unlock()
 		if full {
 			delete(l.buckets, player)
@@ -116,4 +118,13 @@ func (pb *playerBucket) allow(now time.Time) bool {
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
 	return pb.b.allow(now)
+}
+
+// allowJoin takes a join token: every join logs a join entry (and a leave
+// when the connection ends), so a client reconnecting in a loop would
+// otherwise grow the room's log without bound.
+func (pb *playerBucket) allowJoin(now time.Time) bool {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	return pb.joins.allow(now)
 }

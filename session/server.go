@@ -59,6 +59,7 @@ type Server struct {
 type counters struct {
 	open, joined                                 atomic.Int64
 	slow, writeTimeouts, badFrames, refusedPerIP atomic.Uint64
+	joinsLimited                                 atomic.Uint64
 	tooBig                                       atomic.Uint64
 	rejects                                      [len(rejectCodes) + 1]atomic.Uint64 // by rejectCodes; the last: any other code
 }
@@ -91,6 +92,7 @@ type Stats struct {
 	BadFrameCloses uint64 // closed with 1008 after too many bad frames
 	TooBig         uint64 // closed with 1009: a frame over ReadLimit
 	RefusedPerIP   uint64 // refused with 1013 by MaxConnsPerIP
+	JoinsLimited   uint64 // hellos refused with 1013 by JoinRate
 	// Rejects counts the reject frames sent, by code ("other" for a code
 	// not listed); every code is present, zero or not.
 	Rejects map[sequencer.Code]uint64
@@ -122,7 +124,7 @@ func NewServer(reg *sequencer.Registry, opts Options) (*Server, error) {
 		s.origins[normalizeOrigin(o)] = true
 	}
 	if !opts.DisableRateLimit {
-		s.limits = newPlayerLimits(opts.RateLimit, opts.RateBurst)
+		s.limits = newPlayerLimits(opts.RateLimit, opts.RateBurst, opts.JoinRate, opts.JoinBurst)
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout:  opts.WriteWait,
@@ -151,6 +153,7 @@ func (s *Server) Stats() Stats {
 		BadFrameCloses: s.stats.badFrames.Load(),
 		TooBig:         s.stats.tooBig.Load(),
 		RefusedPerIP:   s.stats.refusedPerIP.Load(),
+		JoinsLimited:   s.stats.joinsLimited.Load(),
 		Rejects:        s.stats.rejectCounts(),
 	}
 }

@@ -218,6 +218,12 @@ func (s *session) handshake() bool {
 	s.logger = s.logger.With().Str("room", f.Room).Str("player", player).Logger()
 	if s.srv.limits != nil {
 		s.bucket = s.srv.limits.acquire(player, time.Now())
+		if !s.bucket.allowJoin(time.Now()) {
+			s.srv.stats.joinsLimited.Add(1)
+			s.refuse(&protoError{Code: sequencer.CodeUnavailable, Message: fmt.Sprintf(
+				"joining too often: at most %g joins/s (burst %d) per player; try again later", o.JoinRate, o.JoinBurst)}, CloseTryLater, true)
+			return false
+		}
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), o.JoinTimeout)

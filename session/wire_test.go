@@ -313,6 +313,38 @@ func TestResendsPassTheRateLimit(t *testing.T) {
 	assert.Equal(t, "reject rate_limited", f.Type+" "+f.Code, "a new action stays limited: %s", f)
 }
 
+// TestJoinRate: each join logs entries, so a player reconnecting in a loop
+// is held to JoinRate/JoinBurst: past them a hello gets error unavailable
+// and close 1013, before any entry is logged; other players are not held.
+func TestJoinRate(t *testing.T) {
+	h := startServer(t, harnessConfig{opts: session.Options{JoinRate: 0.001, JoinBurst: 2}})
+	for range 2 {
+		c, _ := h.join(t, "r", "dev:p1", 0)
+		c.close()
+	}
+	// Two joins and two leaves; the leaves are logged as the
+	// connections end.
+	const seq = 4
+	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		if got := h.roomSeq("r"); got != seq {
+			return fmt.Errorf("room seq %d, want %d", got, seq)
+		}
+		return nil
+	})
+	c := h.dial(t)
+	defer c.close()
+	c.mustSend(hello("r", "dev:p1", 0))
+	f := c.mustRead()
+	assert.Equal(t, "error unavailable", f.Type+" "+f.Code, "%s", f)
+	assert.Contains(t, f.Message, "joining too often")
+	assert.Equal(t, 1013, c.closeCode())
+	assert.Equal(t, uint64(1), h.srv.Stats().JoinsLimited)
+	assert.Equal(t, uint64(seq), h.roomSeq("r"), "the refused hello logged nothing")
+
+	other, _ := h.join(t, "r", "dev:p2", 0)
+	other.close()
+}
+
 func TestReplacedConnectionClosed1000(t *testing.T) {
 	h := startServer(t, harnessConfig{})
 	old, _ := h.join(t, "r", "dev:p1", 0)

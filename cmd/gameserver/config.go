@@ -119,6 +119,8 @@ func serveFlags(cfg *Config) *flag.FlagSet {
 	fs.IntVar(&s.OutboxBytes, "outbox-bytes", s.OutboxBytes, "bytes queued for one client before it is closed with 4000")
 	fs.Float64Var(&s.RateLimit, "rate-limit", s.RateLimit, "actions per second per player (0: off); more get reject rate_limited")
 	fs.IntVar(&s.RateBurst, "rate-burst", s.RateBurst, "actions a player may send at once")
+	fs.Float64Var(&s.JoinRate, "join-rate", s.JoinRate, "joins per second per player (each logs a join and a leave entry); more get error unavailable, close 1013; --rate-limit 0 turns this off too")
+	fs.IntVar(&s.JoinBurst, "join-burst", s.JoinBurst, "joins a player may make at once")
 	fs.IntVar(&s.MaxBadFrames, "max-bad-frames", s.MaxBadFrames, "frames answered with error per minute before a close with 1008")
 	fs.IntVar(&s.MaxConnsPerIP, "max-conns-per-ip", s.MaxConnsPerIP, "open connections per remote address; one more gets close 1013")
 	fs.IntVar(&s.MaxResends, "max-resends", s.MaxResends, "actions a reconnected client may resend with cseqs the room already holds, past the rate limit and --queue-limit (they get their original seq, not a reject)")
@@ -177,6 +179,9 @@ func (cfg *Config) validate() error {
 	}
 	if cfg.Session.RateLimit < 0 {
 		errs = append(errs, fmt.Errorf("--rate-limit %v: must be 0 (off) or positive", cfg.Session.RateLimit))
+	}
+	if cfg.Session.JoinRate <= 0 {
+		errs = append(errs, fmt.Errorf("--join-rate %v: must be positive (--rate-limit 0 turns the limits off)", cfg.Session.JoinRate))
 	}
 	if cfg.DebugAddr != "" && !isLoopback(cfg.DebugAddr) {
 		errs = append(errs, fmt.Errorf("--debug-addr %q: must be a loopback address", cfg.DebugAddr))

@@ -90,6 +90,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(mClosed, ss.BadFrameCloses, "bad_frames")
 	counter(mClosed, ss.TooBig, "too_big")
 	counter(mClosed, ss.RefusedPerIP, "refused_per_ip")
+	counter(mClosed, ss.JoinsLimited, "joins_limited")
 	for code, n := range ss.Rejects {
 		counter(mRejects, n, string(code))
 	}
