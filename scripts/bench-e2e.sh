@@ -43,7 +43,7 @@ spid=$!; disown "$spid"; pids+=("$spid")
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
 s0=$(cpu "$spid"); r0=0; [ "$logkind" = redis ] && r0=$(cpu "$rpid")
 t0=$(date +%s.%N)
-env ${BOTS_GOMAXPROCS:+GOMAXPROCS=$BOTS_GOMAXPROCS} "$bin" loadtest --url "ws://127.0.0.1:$port/ws" --bots "$bots" --rooms "$rooms" --rate "$rate" --window "$window" --duration "$duration" --json "$dir/report.json" >/dev/null 2>&1 || true
+env ${BOTS_GOMAXPROCS:+GOMAXPROCS=$BOTS_GOMAXPROCS} "$bin" loadtest --url "ws://127.0.0.1:$port/ws" --bots "$bots" --rooms "$rooms" --rate "$rate" --window "$window" --duration "$duration" --json "$dir/report.json" ${BOTS_CPUPROFILE:+--cpuprofile "$BOTS_CPUPROFILE"} >/dev/null 2>&1 || true
 t1=$(date +%s.%N)
 curl -sf "http://127.0.0.1:$port/metrics" | grep -E '^lasthit_log_(append_latency_seconds|append_batch_mean|appends_total)' || true
 s1=$(cpu "$spid"); r1=0; [ "$logkind" = redis ] && r1=$(cpu "$rpid")
