@@ -11,7 +11,7 @@ import (
 
 // MemoryOptions configure a MemoryLog.
 type MemoryOptions struct {
-	// Retain is how many entries below the latest snapshot are kept so
+	// Retain is how many entries up to the latest snapshot are kept so
 	// clients can resume with since. Default 10,000.
 	Retain uint64
 	// MaxRooms bounds how many rooms' logs the process keeps. A MemoryLog

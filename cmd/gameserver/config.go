@@ -106,7 +106,7 @@ func serveFlags(cfg *Config) *flag.FlagSet {
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 3*time.Second, "room lease lifetime with --redis: renewed every ttl/4; a dead server's rooms move after at most this long")
 	fs.IntVar(&cfg.MaxPlayers, "max-players", cfg.MaxPlayers, "players per room; one more gets room_full")
 	fs.IntVar(&cfg.LeaseRenewers, "lease-renewers", cfg.LeaseRenewers, "lease renewals in flight at once with --redis, so thousands of rooms renew within ttl/4")
-	fs.Uint64Var(&cfg.Retain, "retain", cfg.Retain, "entries of a room's log kept below its latest snapshot (in memory or in Redis), for clients resuming with since and for export/replay; older ones are trimmed")
+	fs.Uint64Var(&cfg.Retain, "retain", cfg.Retain, "entries of a room's log kept up to (and including) its latest snapshot's (in memory or in Redis), for clients resuming with since and for export/replay; older ones are trimmed")
 	fs.IntVar(&cfg.QueueLimit, "queue-limit", cfg.QueueLimit, "actions waiting per room; one more gets reject busy")
 	fs.IntVar(&cfg.MaxRooms, "max-rooms", cfg.MaxRooms, "rooms open at once, and rooms the in-memory log keeps; a new room past it gets error unavailable")
 	fs.Int64Var(&s.ReadLimit, "read-limit", s.ReadLimit, "largest client frame in bytes; larger closes with 1009")
