@@ -86,6 +86,34 @@ func (l *RedisLog) Ping(ctx context.Context) error {
 	return err
 }
 
+// LoadScripts loads the log's scripts into Redis's script cache, so the
+// first calls of a starting server do not each meet NOSCRIPT and pay a
+// second round trip (they would still succeed: a script is loaded on
+// NOSCRIPT, as after a Redis restart). serve calls it once at start; the
+// ops commands, which never change Redis, do not.
+func (l *RedisLog) LoadScripts(ctx context.Context) error {
+	scripts := []script{l.appendSc, l.snapSc, l.acquireSc, l.renewSc, l.releaseSc}
+	_, err := l.retry(ctx, "script load", "", func(ctx context.Context) error {
+		// SCRIPT LOAD itself, not Script.Load: on a pipeline that would
+		// take the not yet answered reply ("") for the script's SHA.
+		pipe := l.client.Pipeline()
+		cmds := make([]*redis.StringCmd, len(scripts))
+		for i, sc := range scripts {
+			cmds[i] = pipe.ScriptLoad(ctx, sc.src)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return err
+		}
+		for i, sc := range scripts {
+			if got := cmds[i].Val(); got != sc.s.Hash() {
+				return fmt.Errorf("script %s: Redis names it %s, not %s", sc.name, got, sc.s.Hash())
+			}
+		}
+		return nil
+	})
+	return err
+}
+
 // roomKeys are the keys of one room. The room name sits inside the hash tag
 // braces, so all of them hash to one cluster slot.
 type roomKeys struct {

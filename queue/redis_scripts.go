@@ -113,11 +113,13 @@ return {'ok', string.format('%d', first)}
 // server) gets NOSCRIPT, and the script is loaded and run again. Running it
 // twice is safe: NOSCRIPT means it did not run.
 type script struct {
-	name string
-	s    *redis.Script
+	name, src string
+	s         *redis.Script
 }
 
-func newScript(name, src string) script { return script{name: name, s: redis.NewScript(src)} }
+func newScript(name, src string) script {
+	return script{name: name, src: src, s: redis.NewScript(src)}
+}
 
 func (sc script) run(ctx context.Context, c redis.Scripter, keys []string, args []any) ([]any, error) {
 	res, err := sc.s.EvalSha(ctx, c, keys, args...).Result()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/lasthit/lasthit/internal/redistest"
@@ -252,6 +253,27 @@ func TestRedisStats(t *testing.T) {
 
 // TestRedisScriptReload: a Redis that lost its script cache (restart,
 // SCRIPT FLUSH) gets the scripts loaded again on NOSCRIPT.
+// LoadScripts fills the script cache, so a starting server's first
+// appends and lease calls meet no NOSCRIPT.
+func TestRedisLoadScripts(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	raw := rawClient(t, srv)
+	ctx := testCtx(t, 20*time.Second)
+	l := newRedisLog(t, srv.URL(), queue.RedisOptions{})
+	require.NoError(t, l.LoadScripts(ctx))
+	lease := queue.Lease{Node: queue.Node{ID: "n", URL: "ws://n/ws"}, TTL: time.Minute}
+	e, err := l.Acquire(ctx, "r", lease)
+	require.NoError(t, err)
+	require.NoError(t, l.Append(ctx, "r", queue.Batch{Epoch: e, Records: logtest.Recs(1, 2, 0), Hash: 2}))
+	require.NoError(t, l.SaveSnapshot(ctx, "r", queue.Snapshot{Seq: 2, Hash: 2, State: []byte("s")}))
+	require.NoError(t, l.Renew(ctx, "r", lease, e))
+	require.NoError(t, l.Release(ctx, "r", lease, e))
+	info, err := raw.Info(ctx, "commandstats").Result()
+	require.NoError(t, err)
+	assert.Contains(t, info, "cmdstat_evalsha:calls=5,")
+	assert.Contains(t, info, "cmdstat_script|load:calls=5,", "loaded once each, none again on NOSCRIPT")
+}
+
 func TestRedisScriptReload(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	raw := rawClient(t, srv)

@@ -245,6 +245,9 @@ func buildLog(ctx context.Context, cfg Config, logger zerolog.Logger) (queue.Log
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	if err := l.LoadScripts(pctx); err != nil {
+		logger.Warn().Err(err).Msg("log: redis; scripts not loaded ahead (each is loaded on its first call)")
+	}
 	p, err := l.Persistence(pctx)
 	switch {
 	case err != nil:
