@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -497,6 +498,9 @@ func (b *bot) ended(now time.Time) {
 		b.st.countError("redirect")
 		b.target, b.retryAt = c.redirect, now
 	case !c.live && (c.errCode == "unauthorized" || c.errCode == "bad_request"):
+		if c.errCode == "bad_request" && c.since > 0 && strings.Contains(c.errMsg, "since") {
+			b.led.refusedSince(c.since, c.errMsg)
+		}
 		b.fatal = fmt.Errorf("%s refused the join: %s: %s", c.url, c.errCode, c.errMsg)
 		b.tell(b.fatal)
 	case code == 0:

@@ -21,9 +21,10 @@ type step struct {
 func frame(bot int, f string, args ...any) step {
 	return step{bot: bot, frame: fmt.Sprintf(f, args...)}
 }
-func send(bot int) step   { return step{bot: bot, do: "send"} }
-func lost(bot int) step   { return step{bot: bot, do: "lost"} }
-func resend(bot int) step { return step{bot: bot, do: "resend"} }
+func send(bot int) step    { return step{bot: bot, do: "send"} }
+func lost(bot int) step    { return step{bot: bot, do: "lost"} }
+func refused(bot int) step { return step{bot: bot, do: "refused"} }
+func resend(bot int) step  { return step{bot: bot, do: "resend"} }
 
 func welcomeState(bot int, seq uint64, epoch uint64, hp int64) step {
 	return frame(bot, `{"type":"welcome","room":"r","player":"p%d","seq":%d,"epoch":%d,"state":{"baron_hp":%d,"alive":%v,"kills":0,"players":[]}}`,
@@ -117,6 +118,8 @@ func (r *checkRig) run(t *testing.T, ss []step) {
 			r.since[s.bot] = l.lastSeq
 		case "resend":
 			l.resend()
+		case "refused":
+			l.refusedSince(r.since[s.bot], "field since: after the room's last seq")
 		case "":
 			var f serverFrame
 			require.NoError(t, dec.decode([]byte(s.frame), &f), "step %d", i)
@@ -275,6 +278,12 @@ func TestChecks(t *testing.T) {
 			name: "the room went back",
 			steps: steps(welcomeState(0, 0, 1, 1000), join(0, 1, "a"), join(0, 2, "b"), join(0, 3, "c"),
 				lost(0), welcomeState(0, 2, 1, 1000)),
+			want: map[string]uint64{vWelcomeBehind: 1},
+		},
+		{
+			name: "a resume refused: the room lost events the bot had",
+			steps: steps(welcomeState(0, 0, 1, 1000), join(0, 1, "a"), join(0, 2, "b"),
+				lost(0), refused(0)),
 			want: map[string]uint64{vWelcomeBehind: 1},
 		},
 		{

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -36,6 +37,14 @@ var testSecret = []byte("loadtest-e2e-secret-0123456789")
 // several lives.
 func startServer(t *testing.T, secret []byte) string {
 	t.Helper()
+	url, _, _ := startStoppableServer(t, secret)
+	return url
+}
+
+// startStoppableServer is startServer that also returns the server's
+// registry and a func that shuts it down (at most once).
+func startStoppableServer(t *testing.T, secret []byte) (string, *sequencer.Registry, func()) {
+	t.Helper()
 	reg, err := sequencer.NewRegistry(sequencer.Options{
 		Game: gamestate.BaronWith(gamestate.BaronOptions{RespawnDelay: 200 * time.Millisecond, MaxHP: 3000}),
 	})
@@ -45,13 +54,17 @@ func startServer(t *testing.T, secret []byte) string {
 	mux := http.NewServeMux()
 	mux.Handle("/ws", srv)
 	hs := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		assert.NoError(t, srv.Shutdown(ctx))
-		hs.Close()
-	})
-	return "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			assert.NoError(t, srv.Shutdown(ctx))
+			hs.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws", reg, stop
 }
 
 // deadURL is a loopback address nothing listens on.
@@ -263,6 +276,38 @@ func TestMainExitStatus(t *testing.T) {
 	assert.Positive(t, rep.ViolationsByKind["mismatch"], "%v", rep.ViolationsByKind)
 	assert.Equal(t, 2, rep.BotsJoined, "the run itself went through")
 	assert.Contains(t, out, "VIOLATIONS")
+}
+
+// A bot whose resume is refused because the room no longer has the events
+// it received (here: its in-memory server went away and the next one
+// starts the room over) counts a violation: acked events were lost.
+func TestLostEventsAreAViolation(t *testing.T) {
+	first, reg, stop := startStoppableServer(t, nil)
+	second := startServer(t, nil)
+	done := make(chan *loadtest.Report, 1)
+	go func() {
+		rep, err := loadtest.Run(context.Background(), loadtest.Config{
+			URLs: []string{first, second}, Bots: 1, Rooms: 1, Rate: 50, Duration: 3 * time.Second,
+			Scenario: loadtest.ScenarioSteady,
+		})
+		assert.NoError(t, err)
+		done <- rep
+	}()
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		for _, name := range reg.Names() {
+			room, err := reg.Room(context.Background(), name)
+			if err != nil {
+				return err
+			}
+			if info, err := room.Info(context.Background()); err == nil && info.Seq >= 5 {
+				return nil
+			}
+		}
+		return errors.New("the bot has not acted on the first server yet")
+	})
+	stop()
+	rep := <-done
+	assert.Positive(t, rep.ViolationsByKind["welcome_behind"], "%v %v", rep.ViolationsByKind, rep.ViolationSamples)
 }
 
 func TestInterruptedRunStillReports(t *testing.T) {

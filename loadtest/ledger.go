@@ -91,6 +91,14 @@ func (l *ledger) resend() []uint64 {
 // disconnected marks the end of a connection.
 func (l *ledger) disconnected() { l.joined = false }
 
+// refusedSince takes a hello with since refused with bad_request: since
+// is the last seq the bot received, and the server refuses a since only
+// when it is past the room's last seq, so events the bot was sent are
+// gone from the room's log (a log rolled back, or a room started over).
+func (l *ledger) refusedSince(since uint64, msg string) {
+	l.v.add(vWelcomeBehind, "%s: room %s refused hello since %d (%s): events the bot received are gone from the log", l.player, l.room.name, since, msg)
+}
+
 // welcome checks a welcome that answered a hello with since.
 func (l *ledger) welcome(f *serverFrame, since uint64) {
 	if l.joined {

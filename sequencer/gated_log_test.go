@@ -21,6 +21,9 @@ type gatedLog struct {
 	gate    chan struct{} // closed = open
 	blocked atomic.Int32
 	fail    atomic.Pointer[error] // when set, appends fail with it after writing (a lost reply) or before
+	// failNext is how many of the next appends fail with errDropped
+	// before writing anything.
+	failNext atomic.Int32
 	lostAck atomic.Bool
 	owner   atomic.Pointer[queue.OwnerError] // when set, Acquire refuses with it: another node holds the lease
 	// When set, Acquire takes the lease in the log and then waits for the
@@ -40,6 +43,8 @@ func (g *gatedLog) Acquire(ctx context.Context, room string, lease queue.Lease) 
 	}
 	return epoch, err
 }
+
+var errDropped = errors.New("connection reset before the append was written")
 
 func newGatedLog() *gatedLog {
 	g := &gatedLog{MemoryLog: queue.NewMemoryLog(queue.MemoryOptions{}), gate: make(chan struct{})}
@@ -78,6 +83,11 @@ func (g *gatedLog) Append(ctx context.Context, room string, b queue.Batch) error
 		return ctx.Err()
 	}
 	g.blocked.Add(-1)
+	for n := g.failNext.Load(); n > 0; n = g.failNext.Load() {
+		if g.failNext.CompareAndSwap(n, n-1) {
+			return errDropped
+		}
+	}
 	if p := g.fail.Load(); p != nil {
 		if g.lostAck.Load() {
 			if err := g.MemoryLog.Append(ctx, room, b); err != nil {

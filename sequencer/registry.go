@@ -181,6 +181,11 @@ func (g *Registry) Names() []string {
 	g.mu.Lock()
 	names := make([]string, 0, len(g.rooms))
 	for n, s := range g.rooms {
+		select {
+		case <-s.ready: // s.room is set before ready closes
+		default:
+			continue // still opening
+		}
 		if s.room != nil {
 			names = append(names, n)
 		}

@@ -133,6 +133,7 @@ type Room struct {
 	entry    gamestate.Entry // reused: an Entry passed to the Game would escape
 	slab     eventSlab
 	spare    []Action
+	again    bool // sequencing the room's own entries of a batch not logged
 	recs     []queue.Record
 	events   [][]byte
 	replies  []reply
@@ -608,7 +609,7 @@ func (r *Room) sequence(chunk []Action) error {
 	}
 	if len(r.recs) > 0 {
 		if err := r.append(); err != nil {
-			return r.appendFailed(err)
+			return r.appendFailed(err, chunk)
 		}
 	}
 	r.publish()
@@ -647,13 +648,18 @@ func (r *Room) append() error {
 // the batch, so it is rebuilt from the log under a new epoch (which also
 // fences any late copy of the failed append). If the batch turns out to be
 // in the log, it is published and acked as usual; if not, its actions are
-// rejected unavailable: they got no seq. A fenced room (or a conflicting
+// rejected unavailable: they got no seq, and their clients resend them;
+// the room's own entries of the batch (joins, leaves, timers), which
+// nobody would resend, are sequenced again at once, ahead of anything
+// queued since, as they were stamped before it; if that append fails too,
+// the room stops (its members rejoin, and a reopened room fires its
+// timers afresh). A fenced room (or a conflicting
 // append, which means the same), or one that cannot be rebuilt, stops
 // without answering the batch: its outcome is unknown, and clients resend
 // the same cseqs elsewhere. A room halted meanwhile stops for the halt's
 // reason, and one whose rebuild finds another node holding its lease stops
 // as having lost the lease (ErrLeaseLost): its members go to the new owner.
-func (r *Room) appendFailed(err error) error {
+func (r *Room) appendFailed(err error, chunk []Action) error {
 	if r.halted.Load() {
 		// Halted while appending (its lease lost): the halt canceled the
 		// append, and the halt's reason, not the cancellation, is why the
@@ -693,7 +699,22 @@ func (r *Room) appendFailed(err error) error {
 		}
 	}
 	r.answer()
-	return nil
+	var own []Action
+	for _, a := range chunk {
+		if a.Player == "" {
+			own = append(own, a)
+		}
+	}
+	if len(own) == 0 {
+		return nil
+	}
+	if r.again {
+		return fmt.Errorf("%w: the room's own entries could not be logged twice running: %w", ErrUnavailable, err)
+	}
+	r.again = true
+	defer func() { r.again = false }()
+	r.logger.Info().Int("entries", len(own)).Msg("sequencing the room's own entries of the failed batch again")
+	return r.sequence(own)
 }
 
 func (r *Room) publish() {

@@ -725,3 +725,83 @@ func TestWelcomeLastCSeqAndResend(t *testing.T) {
 	assert.True(t, acks[0].Dup)
 	assert.Equal(t, uint64(2), acks[0].CSeq)
 }
+
+// A failed append whose batch is not in the log rejects the clients'
+// actions (they resend), but the room's own entries, which nobody would
+// resend, are sequenced again: a join still joins, a due respawn still
+// respawns.
+func TestOwnEntriesOfAFailedAppendAreSequencedAgain(t *testing.T) {
+	t.Run("join", func(t *testing.T) {
+		gate, room, _ := gatedRoom(t, Options{})
+		gate.failNext.Store(1)
+		q := &recorder{}
+		_, err := room.Join(context.Background(), "q", q)
+		require.NoError(t, err)
+		rp := &replies{}
+		require.NoError(t, room.Push(Action{Player: "q", CSeq: 1, Kind: gamestate.KindAttack, Target: "baron", Reply: rp}))
+		flush(t, room)
+		acks, rejects := rp.take()
+		require.Empty(t, rejects)
+		require.Len(t, acks, 1)
+		ev := decode(t, readLog(t, gate, "r1")[acks[0].Seq-1].Event)
+		assert.NotContains(t, string(ev.Result), "not_joined", "q's join was logged before its attack")
+		require.NoError(t, room.Err())
+	})
+	t.Run("respawn", func(t *testing.T) {
+		clock := newManualClock(1_000_000_000)
+		gate, room, _ := gatedRoom(t, Options{Clock: clock.now, Game: gamestate.BaronWith(gamestate.BaronOptions{MaxHP: 1})})
+		rp := &replies{}
+		require.NoError(t, room.Push(Action{Player: "p", CSeq: 1, Kind: gamestate.KindAttack, Target: "baron", Reply: rp}))
+		flush(t, room)
+		clock.advance(21 * time.Second)
+		gate.failNext.Store(1)
+		flush(t, room) // the respawn is due; its first append fails
+		require.NoError(t, room.Push(Action{Player: "p", CSeq: 2, Kind: gamestate.KindAttack, Target: "baron", Reply: rp}))
+		flush(t, room)
+		acks, rejects := rp.take()
+		require.Empty(t, rejects)
+		require.Len(t, acks, 2)
+		ev := decode(t, readLog(t, gate, "r1")[acks[1].Seq-1].Event)
+		assert.NotContains(t, string(ev.Result), "target_dead", "Baron respawned")
+		assert.Equal(t, gamestate.KindRespawn, decode(t, readLog(t, gate, "r1")[acks[1].Seq-2].Event).Kind)
+	})
+	t.Run("twice running", func(t *testing.T) {
+		gate, room, sub := gatedRoom(t, Options{})
+		gate.failNext.Store(2)
+		_, err := room.Join(context.Background(), "q", &recorder{})
+		require.NoError(t, err)
+		select {
+		case <-room.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("the room did not stop")
+		}
+		assert.ErrorIs(t, room.Err(), ErrUnavailable)
+		_, dropped := sub.snapshot()
+		assert.Error(t, dropped, "members are dropped and rejoin")
+	})
+}
+
+// Names and Stats may be read while rooms open (a metrics scrape): they
+// skip rooms still opening instead of reading a half-set slot (run with
+// -race).
+func TestNamesWhileRoomsOpen(t *testing.T) {
+	g := newTestRegistry(t, Options{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 50; i++ {
+			_, err := g.Room(context.Background(), fmt.Sprintf("r%d", i))
+			assert.NoError(t, err)
+		}
+	}()
+	for open := true; open; {
+		select {
+		case <-done:
+			open = false
+		default:
+		}
+		assert.LessOrEqual(t, len(g.Names()), 50)
+		_ = g.Stats()
+	}
+	assert.Len(t, g.Names(), 50)
+}
