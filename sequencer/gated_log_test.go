@@ -24,8 +24,8 @@ type gatedLog struct {
 	// failNext is how many of the next appends fail with errDropped
 	// before writing anything.
 	failNext atomic.Int32
-	lostAck atomic.Bool
-	owner   atomic.Pointer[queue.OwnerError] // when set, Acquire refuses with it: another node holds the lease
+	lostAck  atomic.Bool
+	owner    atomic.Pointer[queue.OwnerError] // when set, Acquire refuses with it: another node holds the lease
 	// When set, Acquire takes the lease in the log and then waits for the
 	// channel to close before it returns the epoch; held counts the waits.
 	holdAcquire atomic.Pointer[chan struct{}]
