@@ -24,11 +24,12 @@ import (
 
 // running is one in-process `gameserver serve`.
 type running struct {
-	t      *testing.T
-	addr   string
-	cancel context.CancelFunc
-	served chan error
-	once   sync.Once
+	t       *testing.T
+	addr    string
+	metrics net.Addr // with --metrics-addr
+	cancel  context.CancelFunc
+	served  chan error
+	once    sync.Once
 }
 
 func startServe(t *testing.T, args ...string) *running {
@@ -37,13 +38,13 @@ func startServe(t *testing.T, args ...string) *running {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{t: t, cancel: cancel, served: make(chan error, 1)}
-	addrs := make(chan net.Addr, 1)
+	addrs := make(chan bound, 1)
 	go func() {
-		r.served <- serve(ctx, cfg, newLogger(io.Discard, "warn", "json"), func(b bound) { addrs <- b.Game })
+		r.served <- serve(ctx, cfg, newLogger(io.Discard, "warn", "json"), func(b bound) { addrs <- b })
 	}()
 	select {
-	case a := <-addrs:
-		r.addr = a.String()
+	case b := <-addrs:
+		r.addr, r.metrics = b.Game.String(), b.Metrics
 	case err := <-r.served:
 		t.Fatalf("serve ended before listening: %v", err)
 	case <-time.After(20 * time.Second):

@@ -125,22 +125,9 @@ func TestServeRefusesDevModeOnPublicAddress(t *testing.T) {
 // of its own (with the probes), off the game listener, and closes with
 // serve.
 func TestServeMetricsAddr(t *testing.T) {
-	cfg, err := parseServe([]string{"--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--log-format", "json"}, envOf(nil))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	at := make(chan bound, 1)
-	served := make(chan error, 1)
-	go func() { served <- serve(ctx, cfg, newLogger(io.Discard, "warn", "json"), func(b bound) { at <- b }) }()
-	var b bound
-	select {
-	case b = <-at:
-	case err := <-served:
-		t.Fatalf("serve ended before listening: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not listen")
-	}
-	require.NotNil(t, b.Metrics)
+	r := startServe(t, "--metrics-addr", "127.0.0.1:0")
+	require.NotNil(t, r.metrics)
+	game, _ := net.ResolveTCPAddr("tcp", r.addr)
 	get := func(addr net.Addr, path string) (int, string) {
 		t.Helper()
 		resp, err := http.Get("http://" + addr.String() + path)
@@ -149,27 +136,21 @@ func TestServeMetricsAddr(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(body)
 	}
-	code, body := get(b.Metrics, "/metrics")
+	code, body := get(r.metrics, "/metrics")
 	assert.Equal(t, http.StatusOK, code)
 	assert.Contains(t, body, "\nlasthit_rooms 0")
 	for _, path := range []string{"/healthz", "/readyz"} {
-		code, body := get(b.Metrics, path)
+		code, body := get(r.metrics, path)
 		assert.Equal(t, http.StatusOK, code, "%s on the metrics listener: %s", path, body)
-		code, body = get(b.Game, path)
+		code, body = get(game, path)
 		assert.Equal(t, http.StatusOK, code, "%s on the game listener: %s", path, body)
 	}
-	code, _ = get(b.Game, "/metrics")
+	code, _ = get(game, "/metrics")
 	assert.Equal(t, http.StatusNotFound, code, "metrics left the game listener")
-	code, _ = get(b.Metrics, "/ws")
+	code, _ = get(r.metrics, "/ws")
 	assert.Equal(t, http.StatusNotFound, code, "no game on the metrics listener")
 
-	cancel()
-	select {
-	case err := <-served:
-		assert.NoError(t, err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not return after cancel")
-	}
-	_, err = http.Get("http://" + b.Metrics.String() + "/metrics")
+	r.stop() // serve returns nil
+	_, err := http.Get("http://" + r.metrics.String() + "/metrics")
 	assert.Error(t, err, "the metrics listener closes with serve")
 }
