@@ -293,3 +293,28 @@ func TestRedisScriptReload(t *testing.T) {
 	require.Equal(t, uint64(2), m.FirstSeq)
 	require.Zero(t, l.Stats().TotalRetries, "NOSCRIPT is not a failed attempt")
 }
+
+// A new connection refused at Redis's maxclients is "not now": the append
+// retries and goes through once a connection frees up.
+func TestRedisRetriesAtMaxClients(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{Config: []string{"maxclients 2"}})
+	ctx := testCtx(t, 20*time.Second)
+	l := newRedisLog(t, srv.URL(), queue.RedisOptions{})
+	e, err := l.Acquire(ctx, "r", queue.Lease{})
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+	l = newRedisLog(t, srv.URL(), queue.RedisOptions{})
+	// Two other clients take both connections.
+	hogs := []*redis.Client{rawClient(t, srv), rawClient(t, srv)}
+	for _, h := range hogs {
+		require.NoError(t, h.Ping(ctx).Err())
+	}
+	go func() {
+		for l.Stats().TotalRetries == 0 && ctx.Err() == nil {
+			runtime.Gosched()
+		}
+		_ = hogs[0].Close()
+	}()
+	require.NoError(t, l.Append(ctx, "r", queue.Batch{Epoch: e, Records: logtest.Recs(1, 1, 0), Hash: 1}))
+	assert.Positive(t, l.Stats().TotalRetries)
+}
