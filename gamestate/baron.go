@@ -299,6 +299,10 @@ func (b *baron) Member(player string) bool {
 	return p != nil && p.Present
 }
 
+func (b *baron) Known(player string) bool { return b.player(player) != nil }
+
+func (b *baron) Players() int { return len(b.s.Players) }
+
 func (b *baron) Snapshot() []byte {
 	out, err := json.Marshal(&b.s)
 	if err != nil {

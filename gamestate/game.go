@@ -46,6 +46,10 @@ type Game interface {
 	LastCSeq(player string) (cseq, seq uint64)
 	// Member reports whether player has joined and not left.
 	Member(player string) bool
+	// Known reports whether the state holds player (it joined once,
+	// present or not), and Players how many players it holds.
+	Known(player string) bool
+	Players() int
 }
 
 // Server-made kinds every game understands.

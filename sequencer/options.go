@@ -31,6 +31,13 @@ type Options struct {
 	// MaxPlayers bounds the members of a room; Join returns ErrRoomFull.
 	// Default 100.
 	MaxPlayers int
+	// MaxKnownPlayers bounds the players a room's state holds over its
+	// life, present or not (a game keeps every player who joined: gold,
+	// last cseq): a player new to the room past it gets ErrRoomFull, so a
+	// room's state, snapshots and welcome frames stay bounded. Joins
+	// still queued count once applied, so a room can pass it by at most
+	// MaxPlayers. Default 10,000.
+	MaxKnownPlayers int
 	// MaxRooms bounds the rooms open at once (each is a goroutine, a
 	// queue and a game state); opening one more fails with
 	// ErrTooManyRooms until idle rooms are evicted. Default 10,000.
@@ -88,6 +95,9 @@ func (o *Options) setDefaults() {
 	if o.MaxPlayers == 0 {
 		o.MaxPlayers = 100
 	}
+	if o.MaxKnownPlayers == 0 {
+		o.MaxKnownPlayers = 10_000
+	}
 	if o.MaxRooms == 0 {
 		o.MaxRooms = 10_000
 	}
@@ -131,6 +141,10 @@ func (o *Options) validate() error {
 	positive("QueueLimit", o.QueueLimit)
 	positive("MaxBatch", o.MaxBatch)
 	positive("MaxPlayers", o.MaxPlayers)
+	positive("MaxKnownPlayers", o.MaxKnownPlayers)
+	if o.MaxKnownPlayers > 0 && o.MaxKnownPlayers < o.MaxPlayers {
+		errs = append(errs, fmt.Errorf("MaxKnownPlayers: must be at least MaxPlayers (%d), got %d", o.MaxPlayers, o.MaxKnownPlayers))
+	}
 	positive("MaxRooms", o.MaxRooms)
 	positive("DedupeWindow", o.DedupeWindow)
 	positive("ReadPage", o.ReadPage)

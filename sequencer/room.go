@@ -489,6 +489,8 @@ func (r *Room) join(player string, sub Subscriber) cmdReply {
 		}
 	case len(r.subs) >= r.opts.MaxPlayers:
 		return cmdReply{err: ErrRoomFull}
+	case !r.game.Known(player) && r.game.Players() >= r.opts.MaxKnownPlayers:
+		return cmdReply{err: fmt.Errorf("%w: it has had %d players, its most", ErrRoomFull, r.game.Players())}
 	default:
 		r.subs = append(r.subs, member{player: player, sub: sub})
 		r.members.Store(int32(len(r.subs)))

@@ -805,3 +805,23 @@ func TestNamesWhileRoomsOpen(t *testing.T) {
 	}
 	assert.Len(t, g.Names(), 50)
 }
+
+// A room's state keeps every player who joined; MaxKnownPlayers bounds
+// them: a new player past it gets ErrRoomFull, a known one rejoins.
+func TestMaxKnownPlayers(t *testing.T) {
+	g := newTestRegistry(t, Options{MaxPlayers: 1, MaxKnownPlayers: 2})
+	room := openTestRoom(t, g, "r1")
+	ctx := context.Background()
+	for _, p := range []string{"a", "b"} {
+		sub := &recorder{}
+		_, err := room.Join(ctx, p, sub)
+		require.NoError(t, err)
+		require.NoError(t, room.Leave(ctx, p, sub))
+		flush(t, room)
+	}
+	_, err := room.Join(ctx, "c", &recorder{})
+	require.ErrorIs(t, err, ErrRoomFull)
+	assert.Contains(t, err.Error(), "it has had 2 players")
+	_, err = room.Join(ctx, "a", &recorder{})
+	assert.NoError(t, err, "a known player may come back")
+}

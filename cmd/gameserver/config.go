@@ -26,6 +26,7 @@ const envPrefix = "GAMESERVER_"
 // defaults (a test checks they match the registry's).
 const (
 	defaultMaxPlayers = 100
+	defaultMaxKnown   = 10_000
 	defaultQueueLimit = 4096
 	defaultMaxRooms   = 10_000
 	defaultRenewers   = 32
@@ -48,6 +49,7 @@ type Config struct {
 	LeaseRenewers   int
 	Retain          uint64
 	MaxPlayers      int
+	MaxKnown        int
 	QueueLimit      int
 	MaxRooms        int
 	// Session holds the connection limits; serve adds Logger and Secret.
@@ -84,6 +86,7 @@ func serveFlags(cfg *Config) *flag.FlagSet {
 		LogFormat:       "auto",
 		ShutdownTimeout: 30 * time.Second,
 		MaxPlayers:      defaultMaxPlayers,
+		MaxKnown:        defaultMaxKnown,
 		QueueLimit:      defaultQueueLimit,
 		MaxRooms:        defaultMaxRooms,
 		LeaseRenewers:   defaultRenewers,
@@ -105,6 +108,7 @@ func serveFlags(cfg *Config) *flag.FlagSet {
 	fs.StringVar(&cfg.Advertise, "advertise", "", "WebSocket URL other servers redirect this server's rooms' clients to, ws://host:port/ws; empty: ws://<listen address>/ws")
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 3*time.Second, "room lease lifetime with --redis: renewed every ttl/4; a dead server's rooms move after at most this long")
 	fs.IntVar(&cfg.MaxPlayers, "max-players", cfg.MaxPlayers, "players per room; one more gets room_full")
+	fs.IntVar(&cfg.MaxKnown, "max-known-players", cfg.MaxKnown, "players a room keeps in its state over its life, present or not (at least --max-players); a new one past it gets room_full")
 	fs.IntVar(&cfg.LeaseRenewers, "lease-renewers", cfg.LeaseRenewers, "lease renewals in flight at once with --redis, so thousands of rooms renew within ttl/4")
 	fs.Uint64Var(&cfg.Retain, "retain", cfg.Retain, "entries of a room's log kept up to (and including) its latest snapshot's (in memory or in Redis), for clients resuming with since and for export/replay; older ones are trimmed")
 	fs.IntVar(&cfg.QueueLimit, "queue-limit", cfg.QueueLimit, "actions waiting per room; one more gets reject busy")
@@ -197,6 +201,9 @@ func (cfg *Config) validate() error {
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout %v: must be positive", cfg.ShutdownTimeout))
+	}
+	if cfg.MaxKnown < cfg.MaxPlayers {
+		errs = append(errs, fmt.Errorf("--max-known-players %d: must be at least --max-players (%d)", cfg.MaxKnown, cfg.MaxPlayers))
 	}
 	if cfg.MaxPlayers <= 0 {
 		errs = append(errs, fmt.Errorf("--max-players %d: must be positive", cfg.MaxPlayers))

@@ -75,9 +75,10 @@ func TestParseServeErrors(t *testing.T) {
 	require.Error(t, err)
 
 	// Every problem at once.
-	_, err = parseServe([]string{"--addr", ":7777", "--debug-addr", "0.0.0.0:6060", "--log-level", "loud", "--rate-limit", "-1", "--retain", "0", "--lease-renewers", "0"}, envOf(nil))
+	_, err = parseServe([]string{"--addr", ":7777", "--debug-addr", "0.0.0.0:6060", "--log-level", "loud", "--rate-limit", "-1", "--retain", "0", "--lease-renewers", "0", "--max-known-players", "5", "--join-rate", "-1"}, envOf(nil))
 	require.Error(t, err)
-	for _, want := range []string{"--debug-addr", "dev mode (no --secret) listens only on a loopback address", "--log-level", "--rate-limit", "--retain 0", "--lease-renewers 0"} {
+	for _, want := range []string{"--debug-addr", "dev mode (no --secret) listens only on a loopback address", "--log-level", "--rate-limit", "--retain 0", "--lease-renewers 0",
+		"--max-known-players 5: must be at least --max-players (100)", "--join-rate -1"} {
 		assert.Contains(t, err.Error(), want)
 	}
 

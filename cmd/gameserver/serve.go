@@ -75,12 +75,13 @@ func serve(ctx context.Context, cfg Config, logger zerolog.Logger, listening fun
 	}
 	defer ln.Close()
 	seqOpts := sequencer.Options{
-		Game:       gamestate.Baron(),
-		Log:        roomLog,
-		Logger:     logger,
-		MaxPlayers: cfg.MaxPlayers,
-		QueueLimit: cfg.QueueLimit,
-		MaxRooms:   cfg.MaxRooms,
+		Game:            gamestate.Baron(),
+		Log:             roomLog,
+		Logger:          logger,
+		MaxPlayers:      cfg.MaxPlayers,
+		MaxKnownPlayers: cfg.MaxKnown,
+		QueueLimit:      cfg.QueueLimit,
+		MaxRooms:        cfg.MaxRooms,
 	}
 	if cfg.Redis != "" {
 		seqOpts.Node = queue.Node{ID: cfg.NodeID, URL: cfg.Advertise}
