@@ -2,6 +2,7 @@ package queue_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lasthit/lasthit/internal/redistest"
+	"github.com/lasthit/lasthit/internal/testutil"
 	"github.com/lasthit/lasthit/queue"
 	"github.com/lasthit/lasthit/queue/logtest"
 )
@@ -251,8 +253,6 @@ func TestRedisStats(t *testing.T) {
 	require.Positive(t, st.Window)
 }
 
-// TestRedisScriptReload: a Redis that lost its script cache (restart,
-// SCRIPT FLUSH) gets the scripts loaded again on NOSCRIPT.
 // LoadScripts fills the script cache, so a starting server's first
 // appends and lease calls meet no NOSCRIPT.
 func TestRedisLoadScripts(t *testing.T) {
@@ -274,6 +274,8 @@ func TestRedisLoadScripts(t *testing.T) {
 	assert.Contains(t, info, "cmdstat_script|load:calls=5,", "loaded once each, none again on NOSCRIPT")
 }
 
+// TestRedisScriptReload: a Redis that lost its script cache (restart,
+// SCRIPT FLUSH) gets the scripts loaded again on NOSCRIPT.
 func TestRedisScriptReload(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	raw := rawClient(t, srv)
@@ -309,12 +311,14 @@ func TestRedisRetriesAtMaxClients(t *testing.T) {
 	for _, h := range hogs {
 		require.NoError(t, h.Ping(ctx).Err())
 	}
-	go func() {
-		for l.Stats().TotalRetries == 0 && ctx.Err() == nil {
-			runtime.Gosched()
+	appended := make(chan error, 1)
+	go func() { appended <- l.Append(ctx, "r", queue.Batch{Epoch: e, Records: logtest.Recs(1, 1, 0), Hash: 1}) }()
+	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if l.Stats().TotalRetries == 0 {
+			return errors.New("the append has not been refused yet")
 		}
-		_ = hogs[0].Close()
-	}()
-	require.NoError(t, l.Append(ctx, "r", queue.Batch{Epoch: e, Records: logtest.Recs(1, 1, 0), Hash: 1}))
-	assert.Positive(t, l.Stats().TotalRetries)
+		return nil
+	})
+	require.NoError(t, hogs[0].Close())
+	require.NoError(t, <-appended)
 }
