@@ -78,7 +78,10 @@ type Options struct {
 	// the room had already sequenced or queued when it joined (after a
 	// reconnect: the actions it sent but saw no answer for); they pass the
 	// rate limit and the room's queue limit, since a reject would tell the
-	// client they got no seq when they did. Further ones are held to both
+	// client they got no seq when they did. With the rate limit on, each
+	// also spends a resend the player earned with an action the limit
+	// admitted (at most MaxResends are held, over all its connections), so
+	// reconnecting does not buy resends. Further ones are held to both
 	// limits like any action. Default 256.
 	MaxResends int
 	// MaxResume is the most events a resuming client is sent as history;

@@ -54,6 +54,7 @@ func (b *tokenBucket) full(now time.Time) bool {
 type playerLimits struct {
 	rate, joinRate   float64
 	burst, joinBurst int
+	maxResends       int
 
 	mu      sync.Mutex
 	buckets map[string]*playerBucket
@@ -64,13 +65,18 @@ type playerBucket struct {
 	mu    sync.Mutex
 	b     tokenBucket // actions
 	joins tokenBucket // hellos that join a room
-	conns int         // guarded by playerLimits.mu
+	// resends is how many resends may pass the rate limit: one per action
+	// the limit admitted, at most maxResends, so resends (over all the
+	// player's connections and reconnects) never outnumber the actions
+	// that were let through.
+	resends, maxResends int
+	conns               int // guarded by playerLimits.mu
 }
 
 const minSweep = 64
 
-func newPlayerLimits(rate float64, burst int, joinRate float64, joinBurst int) *playerLimits {
-	return &playerLimits{rate: rate, burst: burst, joinRate: joinRate, joinBurst: joinBurst,
+func newPlayerLimits(rate float64, burst int, joinRate float64, joinBurst, maxResends int) *playerLimits {
+	return &playerLimits{rate: rate, burst: burst, joinRate: joinRate, joinBurst: joinBurst, maxResends: maxResends,
 		buckets: make(map[string]*playerBucket), sweepAt: minSweep}
 }
 
@@ -84,7 +90,7 @@ func (l *playerLimits) acquire(player string, now time.Time) *playerBucket {
 		if len(l.buckets) >= l.sweepAt {
 			l.sweepLocked(now)
 		}
-		pb = &playerBucket{b: newTokenBucket(l.rate, l.burst, now), joins: newTokenBucket(l.joinRate, l.joinBurst, now)}
+		pb = &playerBucket{b: newTokenBucket(l.rate, l.burst, now), joins: newTokenBucket(l.joinRate, l.joinBurst, now), maxResends: l.maxResends}
 		l.buckets[player] = pb
 	}
 	pb.conns++
@@ -114,10 +120,26 @@ func (l *playerLimits) sweepLocked(now time.Time) {
 	l.sweepAt = max(minSweep, 2*len(l.buckets))
 }
 
+// allow takes an action token; an admitted action earns a resend.
 func (pb *playerBucket) allow(now time.Time) bool {
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
-	return pb.b.allow(now)
+	if !pb.b.allow(now) {
+		return false
+	}
+	pb.resends = min(pb.resends+1, pb.maxResends)
+	return true
+}
+
+// allowResend spends a resend earned by an admitted action.
+func (pb *playerBucket) allowResend() bool {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	if pb.resends == 0 {
+		return false
+	}
+	pb.resends--
+	return true
 }
 
 // allowJoin takes a join token: every join logs a join entry (and a leave

@@ -124,7 +124,7 @@ func NewServer(reg *sequencer.Registry, opts Options) (*Server, error) {
 		s.origins[normalizeOrigin(o)] = true
 	}
 	if !opts.DisableRateLimit {
-		s.limits = newPlayerLimits(opts.RateLimit, opts.RateBurst, opts.JoinRate, opts.JoinBurst)
+		s.limits = newPlayerLimits(opts.RateLimit, opts.RateBurst, opts.JoinRate, opts.JoinBurst, opts.MaxResends)
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout:  opts.WriteWait,

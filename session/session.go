@@ -58,8 +58,9 @@ type session struct {
 	// Resends: an action with a cseq up to resendUpTo (the join's
 	// Welcome.LastCSeq) was sequenced or queued before this connection
 	// joined. Up to resendsLeft of them, in rising cseq order (above
-	// lastResend), skip the rate limit and the queue limit: a reject would
-	// say they got no seq when they did or will.
+	// lastResend), each spending a resend the player's bucket earned with
+	// an admitted action, skip the rate limit and the queue limit: a
+	// reject would say they got no seq when they did or will.
 	resendUpTo, lastResend uint64
 	resendsLeft            int
 
@@ -246,8 +247,9 @@ func (s *session) handshake() bool {
 		return false
 	}
 	if f.Since > 0 {
-		// The room's seq only grows, so since <= Info.Seq still holds at
-		// the join: welcome.Seq >= since.
+		// Checked before the join, which would replace the player's live
+		// connection and log entries; checked again after it, as a room
+		// rebuilt meanwhile from a log that lost its tail has a lower seq.
 		info, err := room.Info(ctx)
 		if err != nil {
 			s.refuseJoin(err)
@@ -264,6 +266,10 @@ func (s *session) handshake() bool {
 		return false
 	}
 	s.room = room // from here on, run leaves the room at the end
+	if f.Since > welcome.Seq {
+		s.refuse(sinceTooLarge(f.Since, welcome.Seq), ClosePolicy, true)
+		return false
+	}
 	s.resendUpTo, s.resendsLeft = welcome.LastCSeq, o.MaxResends
 	return s.sendWelcome(ctx, f.Room, f.Since, welcome)
 }
@@ -492,7 +498,7 @@ func (s *session) act(f clientFrame) {
 	}
 	a := sequencer.Action{Player: s.player, CSeq: f.CSeq, Kind: f.Kind, Target: f.Target, Reply: s, Replaced: &s.replaced}
 	var err error
-	if f.CSeq <= s.resendUpTo && f.CSeq > s.lastResend && s.resendsLeft > 0 {
+	if f.CSeq <= s.resendUpTo && f.CSeq > s.lastResend && s.resendsLeft > 0 && (s.bucket == nil || s.bucket.allowResend()) {
 		s.lastResend = f.CSeq
 		s.resendsLeft--
 		err = s.room.Resend(a)

@@ -117,7 +117,7 @@ func TestTokenBucket(t *testing.T) {
 
 func TestPlayerLimitsShareAndSweep(t *testing.T) {
 	t0 := time.Unix(0, 0)
-	l := newPlayerLimits(1, 2, 1, 2)
+	l := newPlayerLimits(1, 2, 1, 2, 1)
 	a := l.acquire("p", t0)
 	b := l.acquire("p", t0)
 	require.Same(t, a, b, "connections of one player share a bucket")

@@ -345,6 +345,41 @@ func TestJoinRate(t *testing.T) {
 	other.close()
 }
 
+// TestResendsAreEarned: reconnecting does not buy resends past the rate
+// limit. A client that pushed the room's last cseq far ahead with one
+// admitted action can pass the limit with one "resend", however often it
+// reconnects.
+func TestResendsAreEarned(t *testing.T) {
+	h := startServer(t, harnessConfig{opts: session.Options{RateLimit: 0.001, RateBurst: 1, MaxResends: 50, JoinBurst: 10}})
+	answer := func(c *client) frame {
+		t.Helper()
+		f, err := c.readUntil(func(f frame) bool { return f.Type == "ack" || f.Type == "reject" }, nil)
+		require.NoError(t, err)
+		return f
+	}
+	c, _ := h.join(t, "r", "dev:p1", 0)
+	c.mustSend(attack(1_000_000))
+	require.Equal(t, "ack", answer(c).Type)
+	c.close()
+	passed, limited := 0, 0
+	cseq := uint64(1)
+	for range 3 {
+		c, _ := h.join(t, "r", "dev:p1", 0)
+		for range 5 {
+			c.mustSend(attack(cseq))
+			cseq++
+			if f := answer(c); f.Code == "rate_limited" {
+				limited++
+			} else {
+				passed++
+			}
+		}
+		c.close()
+	}
+	assert.Equal(t, 1, passed, "one admitted action earned one resend")
+	assert.Equal(t, 14, limited)
+}
+
 func TestReplacedConnectionClosed1000(t *testing.T) {
 	h := startServer(t, harnessConfig{})
 	old, _ := h.join(t, "r", "dev:p1", 0)
