@@ -318,19 +318,20 @@ func TestResendsPassTheRateLimit(t *testing.T) {
 // and close 1013, before any entry is logged; other players are not held.
 func TestJoinRate(t *testing.T) {
 	h := startServer(t, harnessConfig{opts: session.Options{JoinRate: 0.001, JoinBurst: 2}})
-	for range 2 {
+	// Two joins, each followed by its leave (logged as the connection
+	// ends; waited for, else the second join would replace the first
+	// connection and no leave be logged).
+	const seq = 4
+	for i := range 2 {
 		c, _ := h.join(t, "r", "dev:p1", 0)
 		c.close()
+		checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+			if got, want := h.roomSeq("r"), uint64(2*i+2); got != want {
+				return fmt.Errorf("room seq %d, want %d", got, want)
+			}
+			return nil
+		})
 	}
-	// Two joins and two leaves; the leaves are logged as the
-	// connections end.
-	const seq = 4
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
-		if got := h.roomSeq("r"); got != seq {
-			return fmt.Errorf("room seq %d, want %d", got, seq)
-		}
-		return nil
-	})
 	c := h.dial(t)
 	defer c.close()
 	c.mustSend(hello("r", "dev:p1", 0))
