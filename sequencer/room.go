@@ -193,27 +193,45 @@ func (r *Room) rebuild(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("read meta of %s: %w", r.name, err)
 	}
-	dd, err := r.dedupeBelow(ctx, log, meta, rp.Seq())
-	if err != nil {
-		return 0, err
+	// One pass over the log's tail: the entries after the snapshot are
+	// applied; those up to it, among the last DedupeWindow×MaxPlayers and
+	// as far as the log keeps them, only fill the dedupe window, so a
+	// resend sequenced just before the snapshot still gets its original
+	// seq. Entries up to the snapshot trimmed meanwhile are skipped.
+	dd := newDedupe(r.opts.DedupeWindow)
+	snapSeq := rp.Seq()
+	next := max(meta.FirstSeq, 1)
+	if tail := uint64(r.opts.DedupeWindow) * uint64(r.opts.MaxPlayers); meta.LastSeq > tail {
+		next = max(next, meta.LastSeq-tail+1)
 	}
-	for rp.Seq() < meta.LastSeq {
-		recs, err := log.Read(ctx, r.name, rp.Seq()+1, meta.LastSeq, r.opts.ReadPage)
+	next = min(next, snapSeq+1)
+	for next <= meta.LastSeq {
+		recs, err := log.Read(ctx, r.name, next, meta.LastSeq, r.opts.ReadPage)
+		if errors.Is(err, queue.ErrTrimmed) && next <= snapSeq {
+			next = snapSeq + 1
+			continue
+		}
 		if err != nil {
 			return 0, fmt.Errorf("read log of %s: %w", r.name, err)
 		}
 		if len(recs) == 0 {
-			return 0, fmt.Errorf("read log of %s: no entries after %d, meta says %d", r.name, rp.Seq(), meta.LastSeq)
+			return 0, fmt.Errorf("read log of %s: no entries after %d, meta says %d", r.name, next-1, meta.LastSeq)
 		}
 		for _, rec := range recs {
-			ev, err := rp.Step(rec.Event)
+			var ev Event
+			if rec.Seq <= snapSeq {
+				ev, err = DecodeEvent(rec.Event)
+			} else {
+				ev, err = rp.Step(rec.Event)
+			}
 			if err != nil {
-				return 0, fmt.Errorf("rebuild %s: %w", r.name, err)
+				return 0, fmt.Errorf("rebuild %s: seq %d: %w", r.name, rec.Seq, err)
 			}
 			if ev.Player != "" {
 				dd.add(ev.Player, ev.CSeq, ev.Seq)
 			}
 		}
+		next = recs[len(recs)-1].Seq + 1
 	}
 	if meta.LastSeq > 0 {
 		if err := rp.CheckHash(meta.LastHash); err != nil {
@@ -226,41 +244,6 @@ func (r *Room) rebuild(ctx context.Context) (int64, error) {
 	}
 	r.logger.Debug().Uint64("epoch", epoch).Uint64("seq", r.lastSeq).Msg("room rebuilt")
 	return rp.At(), nil
-}
-
-// dedupeBelow starts the rebuilt dedupe window with the kept entries up
-// to seq (the snapshot's), among the log's last DedupeWindow×MaxPlayers:
-// the entries after the snapshot alone would forget the originals of
-// resends sequenced just before it. Entries trimmed meanwhile are skipped.
-func (r *Room) dedupeBelow(ctx context.Context, log queue.Log, meta queue.Meta, seq uint64) (dedupe, error) {
-	dd := newDedupe(r.opts.DedupeWindow)
-	from := max(meta.FirstSeq, 1)
-	if tail := uint64(r.opts.DedupeWindow) * uint64(r.opts.MaxPlayers); meta.LastSeq > tail {
-		from = max(from, meta.LastSeq-tail+1)
-	}
-	for from <= seq {
-		recs, err := log.Read(ctx, r.name, from, seq, r.opts.ReadPage)
-		if errors.Is(err, queue.ErrTrimmed) {
-			return dd, nil
-		}
-		if err != nil {
-			return dd, fmt.Errorf("read log of %s: %w", r.name, err)
-		}
-		if len(recs) == 0 {
-			return dd, nil
-		}
-		for _, rec := range recs {
-			ev, err := DecodeEvent(rec.Event)
-			if err != nil {
-				return dd, fmt.Errorf("rebuild %s: seq %d: %w", r.name, rec.Seq, err)
-			}
-			if ev.Player != "" {
-				dd.add(ev.Player, ev.CSeq, ev.Seq)
-			}
-		}
-		from = recs[len(recs)-1].Seq + 1
-	}
-	return dd, nil
 }
 
 // Name is the room's name.
