@@ -200,6 +200,14 @@ func (c *client) readUntil(pred func(frame) bool, seen *[]frame) (frame, error) 
 	}
 }
 
+// mustAnswer reads until the next ack or reject and returns it.
+func (c *client) mustAnswer() frame {
+	c.t.Helper()
+	f, err := c.readUntil(func(f frame) bool { return f.Type == "ack" || f.Type == "reject" }, nil)
+	require.NoError(c.t, err)
+	return f
+}
+
 // closeCode reads until the connection ends and returns the close code
 // the server sent (-1 if it ended without one).
 func (c *client) closeCode() int {

@@ -261,13 +261,11 @@ func TestRateLimit(t *testing.T) {
 	c2, _ := h.join(t, "r", "dev:p1", 0)
 	defer c2.close()
 	c2.mustSend(attack(6))
-	f, err := c2.readUntil(func(f frame) bool { return f.Type == "ack" || f.Type == "reject" }, nil)
-	require.NoError(t, err)
+	f := c2.mustAnswer()
 	assert.Equal(t, "reject rate_limited", f.Type+" "+f.Code, "reconnecting does not refill the bucket")
 
 	c2.mustSend(`{"type":"action","cseq":7,"target":"baron"}`) // no kind: refused before the bucket
-	f, err = c2.readUntil(func(f frame) bool { return f.Type == "ack" || f.Type == "reject" }, nil)
-	require.NoError(t, err)
+	f = c2.mustAnswer()
 	require.Equal(t, "reject", f.Type)
 	rejects := h.srv.Stats().Rejects
 	assert.Equal(t, uint64(3), rejects[session.CodeRateLimited], "every reject frame is counted by its code")
@@ -282,17 +280,11 @@ func TestRateLimit(t *testing.T) {
 // new actions stay limited.
 func TestResendsPassTheRateLimit(t *testing.T) {
 	h := startServer(t, harnessConfig{opts: session.Options{RateLimit: 0.001, RateBurst: 3, MaxResends: 2}})
-	answer := func(c *client) frame {
-		t.Helper()
-		f, err := c.readUntil(func(f frame) bool { return f.Type == "ack" || f.Type == "reject" }, nil)
-		require.NoError(t, err)
-		return f
-	}
 	c, _ := h.join(t, "r", "dev:p1", 0)
 	seqs := map[uint64]uint64{}
 	for cseq := uint64(1); cseq <= 3; cseq++ {
 		c.mustSend(attack(cseq))
-		f := answer(c)
+		f := c.mustAnswer()
 		require.Equal(t, "ack", f.Type, "%s", f)
 		seqs[cseq] = f.Seq
 	}
@@ -302,14 +294,14 @@ func TestResendsPassTheRateLimit(t *testing.T) {
 	defer c2.close()
 	for cseq := uint64(1); cseq <= 2; cseq++ {
 		c2.mustSend(attack(cseq))
-		f := answer(c2)
+		f := c2.mustAnswer()
 		assert.Equal(t, fmt.Sprintf("ack %d %d true", cseq, seqs[cseq]), fmt.Sprintf("%s %d %d %v", f.Type, f.CSeq, f.Seq, f.Dup), "%s", f)
 	}
 	c2.mustSend(attack(3))
-	f := answer(c2)
+	f := c2.mustAnswer()
 	assert.Equal(t, "reject rate_limited", f.Type+" "+f.Code, "past MaxResends, a resend is held to the limit: %s", f)
 	c2.mustSend(attack(4))
-	f = answer(c2)
+	f = c2.mustAnswer()
 	assert.Equal(t, "reject rate_limited", f.Type+" "+f.Code, "a new action stays limited: %s", f)
 }
 
@@ -352,15 +344,9 @@ func TestJoinRate(t *testing.T) {
 // reconnects.
 func TestResendsAreEarned(t *testing.T) {
 	h := startServer(t, harnessConfig{opts: session.Options{RateLimit: 0.001, RateBurst: 1, MaxResends: 50, JoinBurst: 10}})
-	answer := func(c *client) frame {
-		t.Helper()
-		f, err := c.readUntil(func(f frame) bool { return f.Type == "ack" || f.Type == "reject" }, nil)
-		require.NoError(t, err)
-		return f
-	}
 	c, _ := h.join(t, "r", "dev:p1", 0)
 	c.mustSend(attack(1_000_000))
-	require.Equal(t, "ack", answer(c).Type)
+	require.Equal(t, "ack", c.mustAnswer().Type)
 	c.close()
 	passed, limited := 0, 0
 	cseq := uint64(1)
@@ -369,7 +355,7 @@ func TestResendsAreEarned(t *testing.T) {
 		for range 5 {
 			c.mustSend(attack(cseq))
 			cseq++
-			if f := answer(c); f.Code == "rate_limited" {
+			if f := c.mustAnswer(); f.Code == "rate_limited" {
 				limited++
 			} else {
 				passed++
