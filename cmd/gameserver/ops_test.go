@@ -661,7 +661,9 @@ func TestOpsRedisUnreachable(t *testing.T) {
 		name := strings.Fields(cmds[i])[0]
 		assert.Equal(t, 1, r.code, "%s: %s", name, r.stderr)
 		assert.Empty(t, r.stdout, name)
-		assert.Regexp(t, `^gameserver `+name+`: --redis `+regexp.QuoteMeta(url)+`: queue: ping: gave up after \d+ attempts \(context deadline exceeded\): dial tcp `+regexp.QuoteMeta(addr)+`: connect: connection refused\n$`,
+		// How the last dial failed depends on the machine (refused, or a
+		// timeout on a loaded one); the line around it does not.
+		assert.Regexp(t, `^gameserver `+name+`: --redis `+regexp.QuoteMeta(url)+`: queue: ping: gave up after \d+ attempts \(context deadline exceeded\): [^\n]*`+regexp.QuoteMeta(addr)+`[^\n]*\n$`,
 			r.stderr, "%s: the one error, and the room-less call reads well", name)
 	}
 }
