@@ -32,7 +32,10 @@
 // goroutine renews every open room's lease (Options.LeaseRenewers at a
 // time) and halts a room whose lease is lost or could not be renewed in
 // time. A renewal refused while the room is taking its lease again (after a
-// failed append) was for the old epoch and is ignored. A halted room stops at once: its
+// failed append) was for the old epoch and is ignored. The leaser leaves a
+// room alone while it rebuilds (epoch 0): the rebuild renews its own lease
+// between pages (Room.keepLease), since reading a long log can outlast
+// the lease. A halted room stops at once: its
 // queue is neither sequenced nor answered, its in-flight append is
 // abandoned (the room's context is canceled), and its members are dropped
 // with the reason, so they reconnect to the room's new owner. Every append

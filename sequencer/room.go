@@ -206,6 +206,9 @@ func (r *Room) rebuild(ctx context.Context) (int64, error) {
 	}
 	next = min(next, snapSeq+1)
 	for next <= meta.LastSeq {
+		if err := r.keepLease(ctx, epoch); err != nil {
+			return 0, err
+		}
 		recs, err := log.Read(ctx, r.name, next, meta.LastSeq, r.opts.ReadPage)
 		if errors.Is(err, queue.ErrTrimmed) && next <= snapSeq {
 			next = snapSeq + 1
@@ -244,6 +247,35 @@ func (r *Room) rebuild(ctx context.Context) (int64, error) {
 	}
 	r.logger.Debug().Uint64("epoch", epoch).Uint64("seq", r.lastSeq).Msg("room rebuilt")
 	return rp.At(), nil
+}
+
+// keepLease renews the lease a rebuild holds under epoch once LeaseTTL/4
+// has passed since it was last renewed: the leaser leaves a room alone
+// while it rebuilds, and a rebuild can take longer than the lease (the
+// rebuild is bounded by LogTimeout, default 5s, the lease by LeaseTTL).
+// A renewal that fails is tried again at the next page, until LeaseTTL/2
+// has passed, the point where the leaser would halt an open room.
+func (r *Room) keepLease(ctx context.Context, epoch uint64) error {
+	ttl := r.opts.LeaseTTL
+	if ttl <= 0 {
+		return nil
+	}
+	last := time.Unix(0, r.renewedAt.Load())
+	if time.Since(last) < ttl/4 {
+		return nil
+	}
+	asked := time.Now()
+	err := r.opts.Log.Renew(ctx, r.name, r.opts.lease(), epoch)
+	switch {
+	case err == nil:
+		r.renewedAt.Store(asked.UnixNano())
+		return nil
+	case errors.Is(err, queue.ErrLeaseLost), time.Since(last) >= ttl/2:
+		return fmt.Errorf("rebuild %s: keep lease: %w", r.name, err)
+	default:
+		r.logger.Warn().Err(err).Msg("lease renewal during rebuild failed; retrying")
+		return nil
+	}
 }
 
 // Name is the room's name.
