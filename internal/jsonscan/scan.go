@@ -24,12 +24,18 @@ var ErrSyntax = errors.New("invalid JSON")
 
 // Scanner reads the JSON text it was Reset to.
 type Scanner struct {
-	b []byte
-	i int
+	b     []byte
+	i     int
+	depth int // objects and arrays Skip is inside
 }
 
+// MaxDepth bounds the nesting Skip passes over, as encoding/json bounds
+// its own (10,000): Skip recurses once a level, so a line of a few
+// megabytes of '[' would otherwise overflow the goroutine's stack.
+const MaxDepth = 10000
+
 // Reset starts reading b from its beginning.
-func (s *Scanner) Reset(b []byte) { s.b, s.i = b, 0 }
+func (s *Scanner) Reset(b []byte) { s.b, s.i, s.depth = b, 0, 0 }
 
 // Offset is the position of the next byte to read.
 func (s *Scanner) Offset() int { return s.i }
@@ -257,6 +263,11 @@ func (s *Scanner) Skip() ([]byte, error) {
 
 // skipNested passes over an object or array, checking its structure.
 func (s *Scanner) skipNested() error {
+	if s.depth >= MaxDepth {
+		return fmt.Errorf("%w: nested more than %d deep at offset %d", ErrSyntax, MaxDepth, s.i)
+	}
+	s.depth++
+	defer func() { s.depth-- }()
 	open := s.b[s.i]
 	closing := byte('}')
 	if open == '[' {

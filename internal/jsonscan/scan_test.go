@@ -2,6 +2,7 @@ package jsonscan
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -85,5 +86,35 @@ func TestSkipAndPunctuation(t *testing.T) {
 		s.Reset([]byte(in))
 		_, err := s.Skip()
 		assert.ErrorIs(t, err, ErrSyntax, "%q", in)
+	}
+}
+
+// Skip passes over nesting up to MaxDepth and refuses deeper input with an
+// error instead of recursing until the stack overflows (a tampered log
+// line of a few megabytes of '[').
+func TestSkipDepth(t *testing.T) {
+	var s Scanner
+	nested := func(n int) []byte {
+		return []byte(strings.Repeat("[", n) + strings.Repeat("]", n))
+	}
+	s.Reset(nested(MaxDepth))
+	_, err := s.Skip()
+	require.NoError(t, err)
+	assert.True(t, s.AtEnd())
+
+	s.Reset(nested(MaxDepth + 1))
+	_, err = s.Skip()
+	require.ErrorIs(t, err, ErrSyntax)
+	assert.Contains(t, err.Error(), "nested more than")
+
+	s.Reset(nested(2_000_000))
+	_, err = s.Skip()
+	require.ErrorIs(t, err, ErrSyntax)
+
+	// The count starts again with each Reset and each value.
+	s.Reset([]byte(`[[1]] [[2]]`))
+	for range 2 {
+		_, err = s.Skip()
+		require.NoError(t, err)
 	}
 }
