@@ -320,9 +320,15 @@ func (b *baron) Restore(data []byte) error {
 	if s.HP < 0 || s.HP > b.opts.MaxHP || s.Alive != (s.HP > 0) {
 		return fmt.Errorf("gamestate: restore baron: inconsistent hp %d alive %v", s.HP, s.Alive)
 	}
-	for i := 1; i < len(s.Players); i++ {
-		if s.Players[i-1].ID >= s.Players[i].ID {
-			return fmt.Errorf("gamestate: restore baron: players not sorted and unique at %q", s.Players[i].ID)
+	for i := range s.Players {
+		p := &s.Players[i]
+		if i > 0 && s.Players[i-1].ID >= p.ID {
+			return fmt.Errorf("gamestate: restore baron: players not sorted and unique at %q", p.ID)
+		}
+		// The rules divide by power and hand out gold by team: a state
+		// they could not have made is refused, not applied.
+		if p.Power < basePower || p.Power > maxPower || p.Gold < 0 || (p.Team != TeamBlue && p.Team != TeamRed) {
+			return fmt.Errorf("gamestate: restore baron: player %q: power %d, gold %d, team %q out of range", p.ID, p.Power, p.Gold, p.Team)
 		}
 	}
 	if s.Players == nil {

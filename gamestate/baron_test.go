@@ -208,6 +208,18 @@ func TestBaronRestoreRejectsBadState(t *testing.T) {
 	assert.Error(t, g.Restore([]byte("not json")))
 	assert.Error(t, g.Restore([]byte(`{"baron_hp":-1}`)))
 	assert.Error(t, g.Restore([]byte(`{"baron_hp":5,"alive":true,"players":[{"id":"b"},{"id":"a"}]}`)))
+	// Players the rules could not have made: a power of 0 or less would
+	// divide by zero in the next attack (found with a forged snapshot).
+	for _, p := range []string{
+		`{"id":"a","team":"blue","power":-2}`,
+		`{"id":"a","team":"blue","power":0}`,
+		`{"id":"a","team":"blue","power":601}`,
+		`{"id":"a","team":"blue","power":300,"gold":-1}`,
+		`{"id":"a","team":"green","power":300}`,
+	} {
+		assert.Error(t, g.Restore([]byte(`{"baron_hp":5,"alive":true,"players":[`+p+`]}`)), p)
+	}
+	require.NoError(t, g.Restore([]byte(`{"baron_hp":5,"alive":true,"players":[{"id":"a","team":"red","power":600,"gold":900}]}`)))
 }
 
 func TestCheck(t *testing.T) {
