@@ -767,7 +767,7 @@ func TestReplayFileGuards(t *testing.T) {
 	assert.Contains(t, errOut, "empty.jsonl: no entries")
 	assert.NotContains(t, out, "verified:")
 
-	code, _, errOut = gs("replay", "--file", writeFile(t, "blank.jsonl", "\n\r\n\n"))
+	code, _, errOut = gs("replay", "--file", writeFile(t, "blank.jsonl", "\n\r\n\n  \t\n"))
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "blank.jsonl: no entries")
 
@@ -779,8 +779,43 @@ func TestReplayFileGuards(t *testing.T) {
 		assert.Contains(t, errOut, fmt.Sprintf("seq 2 has at %d, not after 1000", at))
 		assert.Contains(t, errOut, "back.jsonl:2:")
 	}
-	code, _, errOut = gs("replay", "--file", writeFile(t, "ok.jsonl", fmt.Sprintf(join, 1, 1000, "p1", "blue")+fmt.Sprintf(join, 2, 1001, "p2", "red")))
+	code, _, errOut = gs("replay", "--file", writeFile(t, "ok.jsonl", fmt.Sprintf(join, 1, 1000, "p1", "blue")+"   \n"+fmt.Sprintf(join, 2, 1001, "p2", "red")))
 	assert.Equal(t, 0, code, errOut)
+}
+
+// A name the server would never write (a log holds whatever anyone wrote
+// to it) is printed quoted, so a newline or a terminal escape in it cannot
+// print lines of its own, such as a forged verdict.
+func TestReplayQuotesOddNames(t *testing.T) {
+	join := `{"type":"event","seq":%d,"at":%d,"player":"","cseq":0,"kind":"join","target":"%s","result":{"ok":true,"team":"%s"}}` + "\n"
+	forged := `x\nverdict seq 99: mallory took baron (attack)\u001b[2J` // JSON escapes
+	file := fmt.Sprintf(join, 1, 1000, "p1", "blue") + fmt.Sprintf(join, 2, 2000, forged, "red")
+	code, out, errOut := gs("replay", "--file", writeFile(t, "odd.jsonl", file))
+	require.Equal(t, 0, code, errOut)
+	assert.NotContains(t, out, "\nverdict seq 99", "no line of the name's own")
+	assert.NotContains(t, out, "\x1b")
+	assert.Contains(t, out, `"x\nverdict seq 99: mallory took baron (attack)\x1b[2J"`)
+	assert.Regexp(t, `(?m)^1 .* join +p1 `, out, "a name the server writes is printed as it is")
+}
+
+// --player names a player's own actions and its joins and leaves, not
+// other server-made entries that happen to target the same word (every
+// respawn targets baron, which is also a valid player name).
+func TestReplayPlayerFilter(t *testing.T) {
+	f := entryFilter{player: "baron"}
+	for _, c := range []struct {
+		ev   sequencer.Event
+		want bool
+	}{
+		{sequencer.Event{Kind: "respawn", Target: "baron"}, false},
+		{sequencer.Event{Kind: "join", Target: "baron"}, true},
+		{sequencer.Event{Kind: "leave", Target: "baron"}, true},
+		{sequencer.Event{Player: "baron", Kind: "attack", Target: "baron"}, true},
+		{sequencer.Event{Player: "p1", Kind: "attack", Target: "baron"}, false},
+		{sequencer.Event{Kind: "join", Target: "p1"}, false},
+	} {
+		assert.Equal(t, c.want, f.about(&c.ev), "%+v", c.ev)
+	}
 }
 
 // A kill whose contenders after it are cut off by a failure is still

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -374,7 +375,7 @@ func (r *replay) fromFile(ctx context.Context, path string, checkHash bool, expe
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		b = trimEOL(b)
-		if len(b) > 0 {
+		if len(bytes.TrimSpace(b)) > 0 { // blank lines, spaces or not, are skipped
 			if serr := r.step(b, 0); serr != nil {
 				if r.n == 0 {
 					serr = firstLineHint(b, serr)

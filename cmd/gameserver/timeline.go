@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/lasthit/lasthit/gamestate"
 	"github.com/lasthit/lasthit/sequencer"
 )
 
@@ -49,9 +50,14 @@ func (f *entryFilter) String() string {
 func (f *entryFilter) seq(s uint64) bool { return s >= f.from && (f.to == 0 || s <= f.to) }
 
 // about reports whether ev concerns f.player: its own actions, and the
-// server-made entries (join, leave) that name it as their target.
+// server-made entries (join, leave) that name it as their target. Other
+// server-made entries name no player (a respawn's target is Baron, also a
+// valid player name).
 func (f *entryFilter) about(ev *sequencer.Event) bool {
-	return f.player == "" || ev.Player == f.player || (ev.Player == "" && ev.Target == f.player)
+	if f.player == "" || ev.Player == f.player {
+		return true
+	}
+	return ev.Player == "" && (ev.Kind == gamestate.KindJoin || ev.Kind == gamestate.KindLeave) && ev.Target == f.player
 }
 
 func (f *entryFilter) kind(ev *sequencer.Event) bool {
@@ -138,7 +144,7 @@ func (p *printer) entry(ev *sequencer.Event) {
 	} else {
 		b = strconv.AppendUint(b, ev.CSeq, 10)
 	}
-	b = append(padTo(b, colCSeq), ev.Kind...)
+	b = appendName(padTo(b, colCSeq), ev.Kind)
 	b = appendOrDash(padTo(b, colKind), ev.Target)
 	b = append(padTo(b, colTarget), ev.Result...)
 	p.buf = append(b, '\n')
@@ -177,11 +183,11 @@ func (p *printer) appendVerdict(v *sequencer.Verdict) []byte {
 	b := append(p.buf[:0], "verdict seq "...)
 	b = strconv.AppendUint(b, w.Seq, 10)
 	b = append(b, ": "...)
-	b = append(b, w.Player...)
+	b = appendName(b, w.Player)
 	b = append(b, " took "...)
-	b = append(b, w.Target...)
+	b = appendName(b, w.Target)
 	b = append(b, " ("...)
-	b = append(b, w.Kind...)
+	b = appendName(b, w.Kind)
 	b = append(b, ") at "...)
 	b = p.at.append(b, w.At)
 	b = append(b, ", stamp "...)
@@ -204,8 +210,8 @@ func appendContender(b []byte, role string, c *sequencer.Contender) []byte {
 	b = append(b, role...)
 	b = append(padAt(b, s, 10), "seq "...)
 	b = strconv.AppendUint(b, c.Seq, 10)
-	b = append(padAt(b, s, 22), c.Player...)
-	b = append(padAt(b, s, 36), c.Kind...)
+	b = appendName(padAt(b, s, 22), c.Player)
+	b = appendName(padAt(b, s, 36), c.Kind)
 	b = padAt(b, s, 45)
 	if c.DeltaNs >= 0 {
 		b = append(b, '+')
@@ -229,6 +235,19 @@ func appendStamp(b []byte, stamp uint64) []byte {
 func appendOrDash(b []byte, s string) []byte {
 	if s == "" {
 		return append(b, '-')
+	}
+	return appendName(b, s)
+}
+
+// appendName appends a player, target or kind as it is when it reads as
+// the server writes names ([A-Za-z0-9_.-]), else quoted, escapes and all:
+// a log holds what anyone could write to it, and a name with a newline or
+// a terminal escape must not print lines of its own (a forged verdict).
+func appendName(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return strconv.AppendQuoteToASCII(b, s)
+		}
 	}
 	return append(b, s...)
 }
