@@ -10,7 +10,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	neturl "net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -84,9 +86,21 @@ func openLog(ctx context.Context, url string) (*queue.RedisLog, error) {
 	}
 	if err := l.Ping(ctx); err != nil {
 		_ = l.Close()
-		return nil, fmt.Errorf("--redis %s: %w", url, err)
+		return nil, fmt.Errorf("--redis %s: %w", redactURL(url), err)
 	}
 	return l, nil
+}
+
+// redactURL is u with its password, if any, replaced by "xxxxx", for
+// messages: an ops command's error can end up in a ticket or a chat.
+func redactURL(u string) string {
+	if p, err := neturl.Parse(u); err == nil {
+		return p.Redacted()
+	}
+	if at := strings.LastIndexByte(u, '@'); at >= 0 {
+		return "xxxxx" + u[at:] // unparsable: keep only what follows the credentials
+	}
+	return u
 }
 
 // readLog hands fn the room's records from..to in order, a page at a time.

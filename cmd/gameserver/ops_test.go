@@ -629,11 +629,14 @@ func TestOpsRedisUnreachable(t *testing.T) {
 	require.NoError(t, ln.Close())
 	url := "redis://" + addr + "/0"
 
+	secret := "redis://:hunter2@" + addr + "/0" // a password is never printed
 	cmds := []string{
 		"rooms --redis " + url,
 		"export --redis " + url + " --room r1",
 		"replay --redis " + url + " --room r1",
+		"rooms --redis " + secret,
 	}
+	shown := []string{url, url, url, "redis://:xxxxx@" + addr + "/0"}
 	type result struct {
 		code           int
 		stdout, stderr string
@@ -663,7 +666,8 @@ func TestOpsRedisUnreachable(t *testing.T) {
 		assert.Empty(t, r.stdout, name)
 		// How the last dial failed depends on the machine (refused, or a
 		// timeout on a loaded one); the line around it does not.
-		assert.Regexp(t, `^gameserver `+name+`: --redis `+regexp.QuoteMeta(url)+`: queue: ping: gave up after \d+ attempts \(context deadline exceeded\): [^\n]*`+regexp.QuoteMeta(addr)+`[^\n]*\n$`,
+		assert.NotContains(t, r.stderr, "hunter2")
+		assert.Regexp(t, `^gameserver `+name+`: --redis `+regexp.QuoteMeta(shown[i])+`: queue: ping: gave up after \d+ attempts \(context deadline exceeded\): [^\n]*`+regexp.QuoteMeta(addr)+`[^\n]*\n$`,
 			r.stderr, "%s: the one error, and the room-less call reads well", name)
 	}
 }
@@ -781,6 +785,14 @@ func TestReplayFileGuards(t *testing.T) {
 	}
 	code, _, errOut = gs("replay", "--file", writeFile(t, "ok.jsonl", fmt.Sprintf(join, 1, 1000, "p1", "blue")+"   \n"+fmt.Sprintf(join, 2, 1001, "p2", "red")))
 	assert.Equal(t, 0, code, errOut)
+
+	// A mismatch shows at most a KiB of each result.
+	huge := `{"type":"event","seq":1,"at":1000,"player":"","cseq":0,"kind":"join","target":"p1","result":{"ok":true,"team":"blue","x":"` + strings.Repeat("y", 100_000) + `"}}` + "\n"
+	code, _, errOut = gs("replay", "--file", writeFile(t, "huge.jsonl", huge))
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "MISMATCH at seq 1")
+	assert.Contains(t, errOut, "bytes in all)")
+	assert.Less(t, len(errOut), 4096)
 }
 
 // A name the server would never write (a log holds whatever anyone wrote

@@ -453,7 +453,7 @@ func (r *replay) exit(err error) int {
 			where = fmt.Sprintf(" (%s line %d)", le.path, le.line)
 		}
 		fmt.Fprintf(r.stderr, "gameserver replay: MISMATCH at seq %d%s: the recorded result is not what the rules compute\n  recorded:   %s\n  recomputed: %s\n",
-			mm.Seq, where, mm.Recorded, mm.Recomputed)
+			mm.Seq, where, clip(mm.Recorded, maxShownResult), clip(mm.Recomputed, maxShownResult))
 	} else {
 		fmt.Fprintf(r.stderr, "gameserver replay: %v\n", err)
 	}
@@ -461,6 +461,18 @@ func (r *replay) exit(err error) int {
 		fmt.Fprintf(r.stderr, "gameserver replay: entries up to seq %d verified\n", r.rp.Seq())
 	}
 	return 1
+}
+
+// maxShownResult bounds each result a mismatch prints: a tampered entry
+// can hold megabytes.
+const maxShownResult = 1024
+
+// clip returns b, or its first n bytes and how long it was.
+func clip(b string, n int) string {
+	if len(b) <= n {
+		return b
+	}
+	return fmt.Sprintf("%s… (%d bytes in all)", b[:n], len(b))
 }
 
 // byteSlab copies small byte strings into shared blocks, so keeping a copy
