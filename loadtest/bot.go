@@ -38,9 +38,12 @@ type shared struct {
 	settled  chan<- joinResult
 }
 
-// joinResult is what a bot tells Run once: it joined, or it cannot.
+// joinResult is what a bot tells Run: once, that it joined or cannot
+// (final), and before that at most once why it is slow to join (a note:
+// it keeps trying until Run starts without it).
 type joinResult struct {
-	err error // nil: joined
+	err  error // nil: joined
+	note bool  // still trying: err says why it has not joined yet
 }
 
 // bot is one player on one connection at a time. Its goroutine (loop)
@@ -60,10 +63,12 @@ type bot struct {
 	target   string    // a redirect's URL, dialed next
 	c        *conn     // nil while disconnected
 	failures int       // connection attempts failed in a row
+	redirect int       // redirects followed in a row, without a welcome
 	retryAt  time.Time // no dial before this
 	lostAt   time.Time // when the last live connection started ending
 	fatal    error     // the bot cannot go on (refused join)
-	told     bool      // joinResult sent
+	told     bool      // final joinResult sent
+	noted    bool      // a note on a slow join sent
 
 	acting     bool
 	draining   bool
@@ -384,12 +389,19 @@ func (b *bot) retry(now time.Time, next bool, why error) {
 		b.urlIdx = (b.urlIdx + 1) % len(b.sh.cfg.URLs)
 	}
 	b.failures++
-	d := min(backoffMin<<min(b.failures, 16), b.sh.cfg.BackoffMax)
-	b.retryAt = now.Add(time.Duration(float64(d) * (0.5 + b.rng.Float64())))
-	if !b.told && why != nil && b.failures >= 3 {
+	b.retryAt = now.Add(b.backoff(b.failures))
+	if !b.told && !b.noted && why != nil && b.failures >= 3 {
 		// Keep trying, but let Run know why this bot is slow to join.
-		b.tell(why)
+		b.noted = true
+		b.sh.settled <- joinResult{err: why, note: true}
 	}
+}
+
+// backoff is the wait before the next attempt after n in a row failed,
+// doubling up to Config.BackoffMax, with jitter.
+func (b *bot) backoff(n int) time.Duration {
+	d := min(backoffMin<<min(n, 16), b.sh.cfg.BackoffMax)
+	return time.Duration(float64(d) * (0.5 + b.rng.Float64()))
 }
 
 func (b *bot) tell(err error) {
@@ -455,7 +467,7 @@ func (b *bot) welcome(f *serverFrame, now time.Time) {
 	c := b.c
 	b.led.welcome(f, c.since)
 	c.live = true
-	b.failures = 0
+	b.failures, b.redirect = 0, 0
 	if !b.lostAt.IsZero() {
 		b.st.record(metricReconnect, now.Sub(b.lostAt))
 		b.st.add(cReconnects, 1)
@@ -495,8 +507,15 @@ func (b *bot) ended(now time.Time) {
 		b.st.countError("conn_lost")
 		b.retry(now, true, nil)
 	case c.redirect != "":
+		// The first redirect is followed at once; more in a row, with no
+		// welcome between (servers that disagree on the owner for a
+		// moment, or one that redirects to itself), back off as failed
+		// dials do.
 		b.st.countError("redirect")
 		b.target, b.retryAt = c.redirect, now
+		if b.redirect++; b.redirect > 1 {
+			b.retryAt = now.Add(b.backoff(b.redirect - 1))
+		}
 	case !c.live && (c.errCode == "unauthorized" || c.errCode == "bad_request"):
 		if c.errCode == "bad_request" && c.since > 0 && strings.Contains(c.errMsg, "since") {
 			b.led.refusedSince(c.since, c.errMsg)

@@ -13,6 +13,7 @@ const (
 	vLastHit        = "last_hit"          // not exactly one last hit per Baron life
 	vBaron          = "baron_state"       // Baron's HP or life does not add up
 	vAckWrongEvent  = "ack_wrong_event"   // an ack names an event that is not the action's
+	vAckNoEvent     = "ack_without_event" // an acked action's event never reached its connected bot
 	vUnexpected     = "unexpected_answer" // an ack or reject for no action in flight
 	vDupNotResent   = "dup_ack_not_resent"
 	vTwice          = "sequenced_twice" // one (player, cseq) got two seqs
@@ -84,7 +85,14 @@ type roomCheck struct {
 	frontier  uint64 // the highest seq any bot has reported
 	life      life
 	unchecked uint64 // events too old for the ring to compare
+	// lastAct is each player's last action in the room's order, as far as
+	// the frontier has passed it: a player's cseqs only grow along the
+	// room's seqs (a resend is answered, never sequenced again).
+	lastAct map[string]act
 }
+
+// act is one player's action as the room sequenced it.
+type act struct{ seq, cseq uint64 }
 
 // life is Baron's as the room's events tell it, applied in seq order.
 type life struct {
@@ -96,14 +104,17 @@ type life struct {
 }
 
 func newRoomCheck(name string, window int, v *violations) *roomCheck {
-	return &roomCheck{name: name, v: v, ring: make([]observed, window)}
+	return &roomCheck{name: name, v: v, ring: make([]observed, window), lastAct: make(map[string]act)}
 }
 
 // observe compares an event a bot received with what the other bots
 // received for the same seq, and follows Baron's life with the events the
 // room sees first. A bot calls it in its stream order, so first sightings
 // come in seq order, except after a bot skipped ahead with a welcome state.
-func (r *roomCheck) observe(f *serverFrame, hash uint64) {
+//
+// It reports whether it found the event's (player, cseq) sequenced before
+// (and counted that), so the player's own bot does not count it again.
+func (r *roomCheck) observe(f *serverFrame, hash uint64) (twice bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	slot := &r.ring[f.Seq%uint64(len(r.ring))]
@@ -113,10 +124,10 @@ func (r *roomCheck) observe(f *serverFrame, hash uint64) {
 			r.v.add(vMismatch, "room %s seq %d: bots got different frames (player %q cseq %d, and player %q cseq %d)",
 				r.name, f.Seq, slot.player, slot.cseq, f.Player, f.CSeq)
 		}
-		return
+		return false
 	case slot.seq > f.Seq:
 		r.unchecked++
-		return
+		return false
 	}
 	*slot = observed{seq: f.Seq, hash: hash, player: f.Player, cseq: f.CSeq}
 	switch {
@@ -124,10 +135,19 @@ func (r *roomCheck) observe(f *serverFrame, hash uint64) {
 	case f.Seq > r.frontier:
 		r.life.known = false // events in between were seen by nobody
 	default:
-		return // behind a bot that skipped ahead: not in order
+		return false // behind a bot that skipped ahead: not in order
 	}
 	r.frontier = f.Seq
 	r.applyLocked(f)
+	if f.Player != "" {
+		if last, ok := r.lastAct[f.Player]; ok && f.CSeq <= last.cseq {
+			r.v.add(vTwice, "room %s seq %d: player %q cseq %d, after its cseq %d at seq %d: applied twice or out of order",
+				r.name, f.Seq, f.Player, f.CSeq, last.cseq, last.seq)
+			return true
+		}
+		r.lastAct[f.Player] = act{seq: f.Seq, cseq: f.CSeq}
+	}
+	return false
 }
 
 // applyLocked follows Baron through the event at r.frontier.

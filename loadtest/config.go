@@ -319,14 +319,16 @@ func lowerAlnum(s string) bool {
 }
 
 // behaviour is what one bot does: the scenario itself, or for mixed, one
-// of the three others. Within a room, consecutive bots take turns, so a
-// mixed room of three or more bots has each kind.
+// of the three others. Within a room, consecutive bots take turns, each
+// room starting one kind further on, so a mixed room of three or more bots
+// has each kind and a mixed run of rooms of two (the default) has all
+// three too.
 func (c *Config) behaviour(bot int) Scenario {
 	if c.Scenario != ScenarioMixed {
 		return c.Scenario
 	}
 	kinds := [...]Scenario{ScenarioSteady, ScenarioContested, ScenarioReconnect}
-	return kinds[(bot/c.Rooms)%len(kinds)]
+	return kinds[(bot/c.Rooms+bot%c.Rooms)%len(kinds)]
 }
 
 func (c *Config) roomName(i int) string   { return fmt.Sprintf("lt%s-r%d", c.RunID, i) }

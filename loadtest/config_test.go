@@ -97,9 +97,19 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 
 func TestConfigBehaviour(t *testing.T) {
 	c := Config{Scenario: ScenarioMixed, Rooms: 2}
-	// Room 0 has bots 0, 2, 4, 6; room 1 has 1, 3, 5, 7.
+	// Room 0 has bots 0, 2, 4, 6; room 1 has 1, 3, 5, 7, starting one
+	// kind further on.
 	got := []Scenario{c.behaviour(0), c.behaviour(2), c.behaviour(4), c.behaviour(6), c.behaviour(1), c.behaviour(3)}
-	assert.Equal(t, []Scenario{ScenarioSteady, ScenarioContested, ScenarioReconnect, ScenarioSteady, ScenarioSteady, ScenarioContested}, got)
+	assert.Equal(t, []Scenario{ScenarioSteady, ScenarioContested, ScenarioReconnect, ScenarioSteady, ScenarioContested, ScenarioReconnect}, got)
+
+	// Rooms of two, the default (rooms = bots/2): all three kinds.
+	c = Config{Scenario: ScenarioMixed, Bots: 10}
+	c.setDefaults()
+	kinds := map[Scenario]int{}
+	for i := range c.Bots {
+		kinds[c.behaviour(i)]++
+	}
+	assert.Len(t, kinds, 3, "mixed: all three, %v", kinds)
 	c.Scenario = ScenarioReconnect
 	assert.Equal(t, ScenarioReconnect, c.behaviour(3))
 }

@@ -10,11 +10,12 @@
 // # A run
 //
 //  1. Join: every bot dials its server, sends hello and waits for its
-//     welcome. The run starts once every bot has joined (or said why it
-//     cannot) or ConnectTimeout has passed; it fails if none joined.
+//     welcome. The run starts once every bot has joined (or was refused)
+//     or ConnectTimeout has passed; it fails if none joined. A bot that
+//     cannot connect keeps trying meanwhile.
 //  2. Act, for Duration: bots attack Baron as their scenario says
 //     (steady, contested, reconnect; mixed deals those out within each
-//     room), each with at most Window actions in flight.
+//     room, each room starting one kind further on), each with at most Window actions in flight.
 //  3. Drain, for at most Drain: bots send nothing new and wait for the
 //     answer to every action and the event of every ack, reconnecting and
 //     resending if need be; then they close with 1000.

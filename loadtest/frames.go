@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 )
 
@@ -24,7 +25,9 @@ const (
 	kindSmite        = "smite"
 	kindRespawn      = "respawn"
 	reasonTargetDead = "target_dead"
-	noHP             = -1 // result without baron_hp
+	// noHP marks a result without baron_hp. Not -1: a Baron taken one
+	// point below zero is a bug the checks must see as a hit.
+	noHP = math.MinInt64
 )
 
 // Codes of error and reject frames whose answer is to wait and retry.

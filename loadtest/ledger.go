@@ -21,8 +21,9 @@ type ledger struct {
 	epoch    uint64 // the highest epoch it was welcomed with
 	lastCSeq uint64 // the last cseq it sent
 	lastOwn  uint64 // the cseq of its last own event
+	maxAcked uint64 // the highest seq an ack named: durable, so never taken back
 	pending  map[uint64]inflight
-	awaiting map[uint64]uint64 // seq → cseq of an ack whose event is still to come
+	awaiting map[uint64]awaited // seq → an ack whose event is still to come
 	rejected [rejectedKept]uint64
 	rejNext  int
 
@@ -48,6 +49,14 @@ type inflight struct {
 	eventSeq uint64 // seq of its own event, once seen
 }
 
+// awaited is an acked action whose event is still to come (PROTOCOL.md
+// does not order an ack and its event).
+type awaited struct {
+	cseq   uint64
+	sentAt time.Time
+	resent bool
+}
+
 func newLedger(player string, lowHP int64, room *roomCheck, v *violations, st *shard) *ledger {
 	return &ledger{
 		player:   player,
@@ -56,7 +65,7 @@ func newLedger(player string, lowHP int64, room *roomCheck, v *violations, st *s
 		v:        v,
 		st:       st,
 		pending:  make(map[uint64]inflight),
-		awaiting: make(map[uint64]uint64),
+		awaiting: make(map[uint64]awaited),
 	}
 }
 
@@ -109,8 +118,11 @@ func (l *ledger) welcome(f *serverFrame, since uint64) {
 		l.v.add(vEpochBackwards, "%s: room %s welcomed with epoch %d after epoch %d", l.player, l.room.name, f.Epoch, l.epoch)
 	}
 	l.epoch = max(l.epoch, f.Epoch)
-	if f.Seq < l.lastSeq {
+	switch {
+	case f.Seq < l.lastSeq:
 		l.v.add(vWelcomeBehind, "%s: room %s welcomed at seq %d, but the bot had seen seq %d", l.player, l.room.name, f.Seq, l.lastSeq)
+	case f.Seq < l.maxAcked:
+		l.v.add(vWelcomeBehind, "%s: room %s welcomed at seq %d, but the bot was acked seq %d", l.player, l.room.name, f.Seq, l.maxAcked)
 	}
 	if !f.hasState() {
 		if since != l.lastSeq {
@@ -119,10 +131,10 @@ func (l *ledger) welcome(f *serverFrame, since uint64) {
 		return // the history since+1..f.Seq follows
 	}
 	// The stream goes on after f.Seq; what lies between was not sent.
-	for seq, cseq := range l.awaiting {
+	for seq, a := range l.awaiting {
 		if seq <= f.Seq {
 			delete(l.awaiting, seq)
-			l.checkAckAgainstRoom(seq, cseq)
+			l.checkAckAgainstRoom(seq, a.cseq)
 		}
 	}
 	l.lastSeq = f.Seq // after a welcome_behind, follow the room from here
@@ -151,24 +163,30 @@ func (l *ledger) event(f *serverFrame, hash uint64, recv time.Time) {
 		l.v.add(vGap, "%s: room %s seq %d after seq %d: %d events missing", l.player, l.room.name, f.Seq, l.lastSeq, f.Seq-l.lastSeq-1)
 	}
 	l.lastSeq = f.Seq
-	l.room.observe(f, hash)
+	twice := l.room.observe(f, hash)
 	l.followBaron(f)
 	if f.Player == l.player {
-		l.ownEvent(f, recv)
+		l.ownEvent(f, twice, recv)
 	}
-	if cseq, ok := l.awaiting[f.Seq]; ok {
+	if a, ok := l.awaiting[f.Seq]; ok {
 		delete(l.awaiting, f.Seq)
-		if f.Player != l.player || f.CSeq != cseq {
+		switch {
+		case f.Player != l.player || f.CSeq != a.cseq:
 			l.v.add(vAckWrongEvent, "%s: ack of cseq %d named seq %d, which is player %q cseq %d",
-				l.player, cseq, f.Seq, f.Player, f.CSeq)
+				l.player, a.cseq, f.Seq, f.Player, f.CSeq)
+		case !a.resent:
+			l.st.record(metricEvent, recv.Sub(a.sentAt))
 		}
 	}
 }
 
-func (l *ledger) ownEvent(f *serverFrame, recv time.Time) {
+// ownEvent checks an event of this bot's own player. twice: the room
+// checks already counted it as sequenced twice.
+func (l *ledger) ownEvent(f *serverFrame, twice bool, recv time.Time) {
 	switch {
 	case f.CSeq > l.lastCSeq:
 		l.v.add(vUnknownCSeq, "%s: seq %d carries cseq %d, never sent (last sent %d)", l.player, f.Seq, f.CSeq, l.lastCSeq)
+	case f.CSeq <= l.lastOwn && twice: // counted once, by the room
 	case f.CSeq <= l.lastOwn:
 		l.v.add(vTwice, "%s: seq %d sequences cseq %d, after own cseq %d: applied twice or out of order",
 			l.player, f.Seq, f.CSeq, l.lastOwn)
@@ -215,6 +233,7 @@ func (l *ledger) ack(f *serverFrame, recv time.Time) {
 	}
 	delete(l.pending, f.CSeq)
 	l.st.add(cAcked, 1)
+	l.maxAcked = max(l.maxAcked, f.Seq)
 	if f.Dup {
 		l.st.add(cDupAcks, 1)
 		if !p.resent {
@@ -231,9 +250,9 @@ func (l *ledger) ack(f *serverFrame, recv time.Time) {
 		}
 	case f.Seq > l.lastSeq && len(l.awaiting) < maxAwaiting:
 		if other, dup := l.awaiting[f.Seq]; dup {
-			l.v.add(vAckWrongEvent, "%s: acks of cseq %d and cseq %d both name seq %d", l.player, other, f.CSeq, f.Seq)
+			l.v.add(vAckWrongEvent, "%s: acks of cseq %d and cseq %d both name seq %d", l.player, other.cseq, f.CSeq, f.Seq)
 		}
-		l.awaiting[f.Seq] = f.CSeq
+		l.awaiting[f.Seq] = awaited{cseq: f.CSeq, sentAt: p.sentAt, resent: p.resent}
 	case f.Seq > l.lastSeq:
 		l.st.add(cUnverified, 1)
 	default:
@@ -282,7 +301,19 @@ func (l *ledger) wasRejected(cseq uint64) bool {
 }
 
 // finish counts what is left unanswered or unchecked when the bot stops.
+// An ack whose event has not come while the bot is still welcomed on its
+// connection is a violation: the server sends an entry's events when it
+// acks it, so the bot's stream stopped short of an entry it was acked for.
+// Without a connection the events may be on their way to a resume that
+// will not happen: those acks only count as unverified.
 func (l *ledger) finish() {
 	l.st.add(cUnacked, uint64(len(l.pending)))
-	l.st.add(cUnverified, uint64(len(l.awaiting)))
+	if !l.joined {
+		l.st.add(cUnverified, uint64(len(l.awaiting)))
+		return
+	}
+	for seq, a := range l.awaiting {
+		l.v.add(vAckNoEvent, "%s: room %s acked cseq %d as seq %d, but the bot's stream stopped at seq %d",
+			l.player, l.room.name, a.cseq, seq, l.lastSeq)
+	}
 }

@@ -59,7 +59,7 @@ func newRunner(cfg *Config) *runner {
 		v:       newViolations(),
 		start:   make(chan struct{}),
 		stop:    make(chan struct{}),
-		settled: make(chan joinResult, cfg.Bots),
+		settled: make(chan joinResult, 2*cfg.Bots), // a note and a final result each
 	}
 	for i := range cfg.Rooms {
 		r.rooms = append(r.rooms, newRoom(newRoomCheck(cfg.roomName(i), cfg.CheckWindow, r.v)))
@@ -175,9 +175,12 @@ func (r *runner) awaitJoins(ctx context.Context) (int, error) {
 	defer timeout.Stop()
 	joined := 0
 	var errs []error
-	for n := 0; n < len(r.bots); n++ {
+	for n := 0; n < len(r.bots); {
 		select {
 		case res := <-r.settled:
+			if !res.note {
+				n++ // a note is not final: the bot keeps trying
+			}
 			if res.err == nil {
 				joined++
 			} else if len(errs) < 3 {
