@@ -46,7 +46,12 @@ type Options struct {
 	PingPeriod time.Duration
 
 	// OutboxFrames bounds the frames waiting to be written to one client.
-	// Exceeding it closes the connection with 4000. Default 1024.
+	// Exceeding it closes the connection with 4000. Default 8192: a room's
+	// legitimate burst must fit a client that keeps reading, and every
+	// player of a full room (100) sending its whole RateBurst (40) at once
+	// makes 4,000 events, plus the client's own acks, in a few batches
+	// written faster than any client reads them. OutboxBytes stays the
+	// bound on memory.
 	OutboxFrames int
 	// OutboxBytes bounds the bytes waiting to be written to one client.
 	// Exceeding it closes the connection with 4000. Default 1 MiB.
@@ -125,7 +130,7 @@ func (o *Options) setDefaults() {
 		o.PingPeriod = o.PongWait * 9 / 10
 	}
 	if o.OutboxFrames == 0 {
-		o.OutboxFrames = 1024
+		o.OutboxFrames = 8192
 	}
 	if o.OutboxBytes == 0 {
 		o.OutboxBytes = 1 << 20

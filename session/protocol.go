@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/lasthit/lasthit/gamestate"
 	"github.com/lasthit/lasthit/internal/jsonscan"
@@ -263,7 +264,20 @@ func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n] + "…"
+	return cutUTF8(s, n) + "…"
+}
+
+// cutUTF8 returns at most the first n bytes of s, cut where a character
+// starts: a close frame's reason must be valid UTF-8 (RFC 6455), or the
+// client fails the connection instead of reading the close code.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // validName reports whether s is 1-64 characters of [A-Za-z0-9_.-]: the

@@ -433,10 +433,7 @@ func (s *session) closeDirect(code int, text string, readable bool) {
 // closeText fits a close reason into a control frame (125 bytes less the
 // code).
 func closeText(s string) string {
-	if len(s) <= 120 {
-		return s
-	}
-	return s[:120]
+	return cutUTF8(s, 120)
 }
 
 // drainRaw discards what the client still sends, bypassing the websocket

@@ -143,6 +143,21 @@ func TestRepeatedBadFramesClose1008(t *testing.T) {
 	assert.Equal(t, uint64(1), h.srv.Stats().BadFrameCloses)
 }
 
+// A refusal whose message is cut to fit a close frame is cut between
+// characters: the close reason stays valid UTF-8, so the client reads
+// 1008 instead of failing the connection on the close frame itself.
+func TestCloseReasonStaysUTF8(t *testing.T) {
+	h := startServer(t, harnessConfig{})
+	for pad := range 4 { // the cut falls inside the "…" for one of them
+		c := h.dial(t)
+		c.mustSend(`{"type":"` + strings.Repeat(`\u0001`, 24) + strings.Repeat("a", 8+pad) + `"}`)
+		f := c.mustRead()
+		assert.Equal(t, "error bad_request", f.Type+" "+f.Code)
+		assert.Equal(t, 1008, c.closeCode(), "pad %d", pad)
+		c.close()
+	}
+}
+
 func TestHelloTimeout(t *testing.T) {
 	h := startServer(t, harnessConfig{opts: session.Options{HelloTimeout: 200 * time.Millisecond}})
 	c := h.dial(t)
