@@ -22,7 +22,9 @@ func (e *MismatchError) Error() string {
 
 // Replayer rebuilds a room's state from its log (optionally from a
 // snapshot), checking that the sequence is gapless, that room time grows,
-// and that every recorded result equals the recomputed one.
+// that no player's action is sequenced twice (a player's cseqs grow, as
+// the room loop sequences only a cseq above the player's last), and that
+// every recorded result equals the recomputed one.
 type Replayer struct {
 	game gamestate.Game
 	seq  uint64
@@ -71,6 +73,12 @@ func (p *Replayer) Step(frame []byte) (Event, error) {
 	}
 	if p.seq > 0 && ev.At <= p.at {
 		return ev, fmt.Errorf("sequencer: replay: seq %d has at %d, not after %d", ev.Seq, ev.At, p.at)
+	}
+	if ev.Player != "" {
+		if last, lastSeq := p.game.LastCSeq(ev.Player); ev.CSeq <= last {
+			return ev, fmt.Errorf("sequencer: replay: seq %d: player %q cseq %d is not above its cseq %d at seq %d: an action sequenced twice or out of order",
+				ev.Seq, ev.Player, ev.CSeq, last, lastSeq)
+		}
 	}
 	p.entry = ev.Entry()
 	p.buf = p.game.Apply(&p.entry, p.buf[:0])

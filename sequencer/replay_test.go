@@ -135,6 +135,33 @@ func TestReplayCatchesTampering(t *testing.T) {
 	assert.ErrorContains(t, err, "gap or repeat")
 }
 
+// A log in which one action is sequenced twice (the same player and cseq
+// at two seqs, each with the result the rules compute) does not verify:
+// exactly once is part of what a replay checks.
+func TestReplayCatchesActionSequencedTwice(t *testing.T) {
+	g := gamestate.Baron().New()
+	var slab eventSlab
+	slab.size = 4096
+	frames := [][]byte{}
+	for i, e := range []gamestate.Entry{
+		{Kind: gamestate.KindJoin, Target: "p1"},
+		{Player: "p1", CSeq: 1, Kind: gamestate.KindAttack, Target: "baron"},
+		{Player: "p1", CSeq: 2, Kind: gamestate.KindAttack, Target: "baron"},
+		{Player: "p1", CSeq: 2, Kind: gamestate.KindAttack, Target: "baron"}, // again
+	} {
+		e.Seq, e.At = uint64(i+1), int64(1000*(i+1))
+		frames = append(frames, slab.encode(g, &e))
+	}
+	rp := NewReplayer(gamestate.Baron().New())
+	for _, f := range frames[:3] {
+		_, err := rp.Step(f)
+		require.NoError(t, err)
+	}
+	_, err := rp.Step(frames[3])
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `seq 4: player "p1" cseq 2 is not above its cseq 2 at seq 3`)
+}
+
 // A room rebuilt from a log whose last hash does not match refuses to open.
 func TestRebuildChecksHash(t *testing.T) {
 	log, g, room := playRandom(t, 3, 100)

@@ -708,6 +708,9 @@ func TestWelcomeLastCSeqAndResend(t *testing.T) {
 	w, err = room.Join(ctx, "other", &recorder{})
 	require.NoError(t, err)
 	assert.Equal(t, uint64(0), w.LastCSeq)
+	// The join entries are durable before the gate closes: else the loop
+	// can block on their batch, with the stalling action still queued.
+	flush(t, room)
 
 	// Fill the queue behind a stalled batch: a new action is busy, a
 	// resend of cseq 2 is taken and answered with its original seq.

@@ -63,7 +63,8 @@ type Options struct {
 	// RateBurst is how many actions a player may send at once. Default 40.
 	RateBurst int
 	// JoinRate is the sustained joins per second one player may make
-	// (hellos that reach a room; each logs a join and a leave entry), and
+	// (hellos with a valid token, counted before the room is asked: a
+	// join logs a join and a leave entry), and
 	// JoinBurst how many at once; one more gets error unavailable and close
 	// 1013. Defaults 1/s and 10.
 	JoinRate  float64
