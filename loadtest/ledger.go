@@ -114,6 +114,9 @@ func (l *ledger) welcome(f *serverFrame, since uint64) {
 		l.v.add(vProtocol, "%s: second welcome on one connection", l.player)
 	}
 	l.joined = true
+	if f.Room != l.room.name || f.Player != l.player {
+		l.v.add(vProtocol, "%s: welcome to room %q as player %q, for a hello to room %s", l.player, f.Room, f.Player, l.room.name)
+	}
 	if f.Epoch < l.epoch {
 		l.v.add(vEpochBackwards, "%s: room %s welcomed with epoch %d after epoch %d", l.player, l.room.name, f.Epoch, l.epoch)
 	}

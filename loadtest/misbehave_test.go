@@ -294,3 +294,19 @@ func TestMixedDefaultHasEveryKind(t *testing.T) {
 	t.Logf("rooms %d, kinds %v", cfg.Rooms, kinds)
 	assert.Positive(t, kinds[ScenarioReconnect], "mixed: all three")
 }
+
+// A welcome must be for the room and player the hello asked for.
+func TestWelcomeForAnotherRoomOrPlayer(t *testing.T) {
+	for _, w := range []string{
+		`{"type":"welcome","room":"elsewhere","player":"p0","seq":0,"epoch":1,"state":{"baron_hp":1000,"alive":true}}`,
+		`{"type":"welcome","room":"r","player":"p1","seq":0,"epoch":1,"state":{"baron_hp":1000,"alive":true}}`,
+	} {
+		rig := newCheckRig(64)
+		rig.run(t, steps(frame(0, "%s", w)))
+		_, kinds, samples := rig.v.snapshot()
+		assert.Equal(t, uint64(1), kinds[vProtocol], "%s: %q", w, samples)
+	}
+	rig := newCheckRig(64)
+	rig.run(t, steps(welcomeState(0, 0, 1, 1000)))
+	assert.Zero(t, rig.v.total())
+}
