@@ -191,6 +191,22 @@ func TestRoomsCommand(t *testing.T) {
 	require.Equal(t, 0, code, e.String())
 	assert.Len(t, tableRows(o.String()), 2)
 	assert.Contains(t, e.String(), "--limit to see more")
+
+	// Exactly --limit rooms: nothing more to see.
+	code, out, errOut = gs("rooms", "--redis", rs.URL(), "--limit", "2")
+	require.Equal(t, 0, code, errOut)
+	assert.Len(t, tableRows(out), 3)
+	assert.NotContains(t, errOut, "--limit to see more")
+
+	// An index entry that is no room name is skipped, not fatal.
+	require.NoError(t, rawRedis(t, rs.URL()).ZAdd(context.Background(), "lh:rooms", redis.Z{Score: float64(time.Now().UnixMilli()), Member: "bad room{x}"}).Err())
+	code, out, errOut = gs("rooms", "--redis", rs.URL())
+	require.Equal(t, 0, code, errOut)
+	assert.Len(t, tableRows(out), 3, out)
+	assert.Contains(t, errOut, "1 entries of the index are not room names; skipped")
+	code, out, errOut = gs("rooms", "--redis", rs.URL(), "--limit", "1")
+	require.Equal(t, 0, code, errOut)
+	assert.Len(t, tableRows(out), 2, out)
 }
 
 // A trimmed room's row: its last seq, the entries its stream keeps and its

@@ -55,10 +55,13 @@ func runRooms(args []string, stdout, stderr io.Writer, env envLookup) int {
 		return 1
 	}
 	defer l.Close()
-	infos, err := roomInfos(ctx, l, rc.limit)
+	infos, skipped, err := roomInfos(ctx, l, rc.limit)
 	if err != nil {
 		fmt.Fprintf(stderr, "gameserver rooms: %v\n", err)
 		return 1
+	}
+	if skipped > 0 {
+		fmt.Fprintf(stderr, "gameserver rooms: %d entries of the index are not room names; skipped\n", skipped)
 	}
 	if len(infos) == 0 {
 		fmt.Fprintln(stderr, "gameserver rooms: no rooms in the index")
@@ -69,24 +72,30 @@ func runRooms(args []string, stdout, stderr io.Writer, env envLookup) int {
 		return 1
 	}
 	if len(infos) == rc.limit {
-		fmt.Fprintf(stderr, "(the %d most recently active rooms; --limit to see more)\n", rc.limit)
+		if more, err := l.Rooms(ctx, rc.limit+skipped, 1); err == nil && len(more) > 0 {
+			fmt.Fprintf(stderr, "(the %d most recently active rooms; --limit to see more)\n", rc.limit)
+		}
 	}
 	return 0
 }
 
 // roomInfos reads the index a page at a time, then each room's info (one
-// round trip each).
-func roomInfos(ctx context.Context, l *queue.RedisLog, limit int) ([]queue.RoomInfo, error) {
-	var infos []queue.RoomInfo
+// round trip each). Index entries that are not room names (written by
+// hand, or by something else) are skipped and counted.
+func roomInfos(ctx context.Context, l *queue.RedisLog, limit int) (infos []queue.RoomInfo, skipped int, err error) {
 	for len(infos) < limit {
-		page, err := l.Rooms(ctx, len(infos), limit-len(infos))
+		page, err := l.Rooms(ctx, len(infos)+skipped, limit-len(infos))
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		for _, r := range page {
+			if !queue.ValidRoom(r.Room) {
+				skipped++
+				continue
+			}
 			info, err := l.RoomInfo(ctx, r.Room)
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			infos = append(infos, info)
 		}
@@ -94,7 +103,7 @@ func roomInfos(ctx context.Context, l *queue.RedisLog, limit int) ([]queue.RoomI
 			break
 		}
 	}
-	return infos, nil
+	return infos, skipped, nil
 }
 
 func writeRoomsTable(w io.Writer, infos []queue.RoomInfo, now time.Time) error {
