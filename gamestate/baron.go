@@ -185,9 +185,12 @@ func (b *baron) join(e *Entry, dst []byte) []byte {
 	}
 	i, ok := b.find(e.Target)
 	if !ok {
+		// The team is chosen before the slice shifts: during the shift
+		// the player at i is there twice.
+		team := b.smallerTeam()
 		b.s.Players = append(b.s.Players, baronPlayer{})
 		copy(b.s.Players[i+1:], b.s.Players[i:])
-		b.s.Players[i] = baronPlayer{ID: e.Target, Team: b.smallerTeam(), Power: basePower}
+		b.s.Players[i] = baronPlayer{ID: e.Target, Team: team, Power: basePower}
 	}
 	p := &b.s.Players[i]
 	p.Present = true

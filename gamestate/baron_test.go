@@ -255,3 +255,16 @@ func TestAppendJSONString(t *testing.T) {
 		}
 	}
 }
+
+// A new player joins the team with fewer present players, blue on a tie,
+// also when its id sorts before players already there (the team was once
+// counted while the players shifted, one of them twice).
+func TestBaronJoinTeams(t *testing.T) {
+	f := &feed{g: Baron().New()}
+	assert.Equal(t, "blue", f.apply(1, "", 0, KindJoin, "bob")["team"])
+	assert.Equal(t, "red", f.apply(2, "", 0, KindJoin, "cid")["team"])
+	assert.Equal(t, "blue", f.apply(3, "", 0, KindJoin, "abe")["team"], "1-1: blue")
+	assert.Equal(t, "red", f.apply(4, "", 0, KindJoin, "aaa")["team"], "2-1: red")
+	f.apply(5, "", 0, KindLeave, "bob") // blue: abe; red: aaa, cid
+	assert.Equal(t, "blue", f.apply(6, "", 0, KindJoin, "a")["team"], "1-2: blue")
+}
