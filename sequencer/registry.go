@@ -39,13 +39,14 @@ type slot struct {
 	err   error
 }
 
-// NewRegistry validates opts, fills in defaults and starts the idle-room
-// janitor.
+// NewRegistry fills in defaults, validates opts (defaults included: a
+// bound set against another's default is checked too) and starts the
+// idle-room janitor.
 func NewRegistry(opts Options) (*Registry, error) {
+	opts.setDefaults()
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	opts.setDefaults()
 	g := &Registry{
 		opts:     opts,
 		stamper:  NewStamper(opts.Clock),

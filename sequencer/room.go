@@ -425,7 +425,13 @@ func (r *Room) run() {
 				r.pushServer(gamestate.KindLeave, m.player)
 			}
 			r.q.close()
-			r.cycle()
+			if err := r.cycle(); err != nil {
+				// The last batch failed (fenced, or halted meanwhile: the
+				// lease lost): the members hear why, as outside a stop,
+				// and the lease is not ours to release.
+				r.end(err)
+				return
+			}
 			r.release()
 			r.end(nil)
 			return

@@ -345,6 +345,11 @@ func TestOptionsValidate(t *testing.T) {
 	for _, want := range []string{"Game: required", "QueueLimit", "MaxBatch"} {
 		assert.Contains(t, err.Error(), want)
 	}
+	// A bound set against another's default is checked against it.
+	_, err = NewRegistry(Options{Game: gamestate.Baron(), MaxKnownPlayers: 50})
+	assert.ErrorContains(t, err, "MaxKnownPlayers: must be at least MaxPlayers (100), got 50")
+	_, err = NewRegistry(Options{Game: gamestate.Baron(), MaxPlayers: 20_000})
+	assert.ErrorContains(t, err, "MaxKnownPlayers: must be at least MaxPlayers (20000), got 10000")
 }
 
 // A room whose lease is lost (another node took it: here a second registry

@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"time"
 
@@ -204,11 +205,12 @@ func (o *Options) validate() error {
 	if o.OutboxBytes > 0 && int64(o.OutboxBytes) < o.ReadLimit {
 		bad("OutboxBytes: must be at least ReadLimit (%d), got %d", o.ReadLimit, o.OutboxBytes)
 	}
-	if o.RateLimit < 0 {
-		bad("RateLimit: must be positive, got %v (use DisableRateLimit to turn it off)", o.RateLimit)
+	// NaN passes every comparison and would let every action through.
+	if o.RateLimit < 0 || math.IsNaN(o.RateLimit) || math.IsInf(o.RateLimit, 0) {
+		bad("RateLimit: must be a positive number, got %v (use DisableRateLimit to turn it off)", o.RateLimit)
 	}
-	if o.JoinRate < 0 {
-		bad("JoinRate: must be positive, got %v (use DisableRateLimit to turn it off)", o.JoinRate)
+	if o.JoinRate < 0 || math.IsNaN(o.JoinRate) || math.IsInf(o.JoinRate, 0) {
+		bad("JoinRate: must be a positive number, got %v (use DisableRateLimit to turn it off)", o.JoinRate)
 	}
 	for _, origin := range o.AllowOrigins {
 		if err := checkOriginEntry(origin); err != nil {

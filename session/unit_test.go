@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -164,6 +165,14 @@ func TestOptionsValidate(t *testing.T) {
 	var d Options
 	d.setDefaults()
 	require.NoError(t, d.validate())
+
+	// NaN passes every comparison (and would let every action through).
+	n := Options{RateLimit: math.NaN(), JoinRate: math.Inf(1)}
+	n.setDefaults()
+	err = n.validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "RateLimit: must be a positive number, got NaN")
+	assert.Contains(t, err.Error(), "JoinRate: must be a positive number, got +Inf")
 	assert.Equal(t, int64(4096), d.ReadLimit)
 	assert.Equal(t, 54*time.Second, d.PingPeriod)
 	assert.Equal(t, 20.0, d.RateLimit)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"strings"
 	"time"
@@ -170,6 +171,9 @@ func (cfg *Config) validate() error {
 	if cfg.Secret == "" && !isLoopback(cfg.Addr) {
 		errs = append(errs, fmt.Errorf("--addr %s: dev mode (no --secret) listens only on a loopback address such as 127.0.0.1:7777; set --secret to listen on %s", cfg.Addr, cfg.Addr))
 	}
+	if cfg.Secret == "" && cfg.MetricsAddr != "" && !isLoopback(cfg.MetricsAddr) {
+		errs = append(errs, fmt.Errorf("--metrics-addr %s: dev mode (no --secret) listens only on a loopback address; set --secret to listen on %s", cfg.MetricsAddr, cfg.MetricsAddr))
+	}
 	if cfg.Secret != "" && len(cfg.Secret) < session.MinSecretLen {
 		errs = append(errs, fmt.Errorf("--secret: must be at least %d bytes", session.MinSecretLen))
 	}
@@ -181,10 +185,10 @@ func (cfg *Config) validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--log-format %q: want auto, json or console", cfg.LogFormat))
 	}
-	if cfg.Session.RateLimit < 0 {
-		errs = append(errs, fmt.Errorf("--rate-limit %v: must be 0 (off) or positive", cfg.Session.RateLimit))
+	if r := cfg.Session.RateLimit; r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+		errs = append(errs, fmt.Errorf("--rate-limit %v: must be 0 (off) or a positive number", cfg.Session.RateLimit))
 	}
-	if cfg.Session.JoinRate <= 0 {
+	if r := cfg.Session.JoinRate; r <= 0 || math.IsNaN(r) || math.IsInf(r, 0) {
 		errs = append(errs, fmt.Errorf("--join-rate %v: must be positive (--rate-limit 0 turns the limits off)", cfg.Session.JoinRate))
 	}
 	if cfg.DebugAddr != "" && !isLoopback(cfg.DebugAddr) {

@@ -84,6 +84,19 @@ func TestParseServeErrors(t *testing.T) {
 
 	_, err = parseServe([]string{"--secret", "short"}, envOf(nil))
 	assert.ErrorContains(t, err, "--secret: must be at least 16 bytes")
+
+	// NaN and infinities pass every comparison: refused, not "no limit".
+	for _, v := range []string{"NaN", "+Inf", "-Inf"} {
+		_, err = parseServe([]string{"--rate-limit", v, "--join-rate", v}, envOf(nil))
+		require.Error(t, err, v)
+		assert.Contains(t, err.Error(), "--rate-limit "+v, v)
+		assert.Contains(t, err.Error(), "--join-rate "+v, v)
+	}
+	// Dev mode keeps every listener on loopback, the metrics one too.
+	_, err = parseServe([]string{"--metrics-addr", "0.0.0.0:9090"}, envOf(nil))
+	assert.ErrorContains(t, err, "--metrics-addr 0.0.0.0:9090: dev mode (no --secret) listens only on a loopback address")
+	_, err = parseServe([]string{"--metrics-addr", "127.0.0.1:9090"}, envOf(nil))
+	assert.NoError(t, err)
 }
 
 func TestIsLoopback(t *testing.T) {
