@@ -1,6 +1,7 @@
 package sequencer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -682,6 +683,30 @@ func (r *Room) append() error {
 // the same cseqs elsewhere. A room halted meanwhile stops for the halt's
 // reason, and one whose rebuild finds another node holding its lease stops
 // as having lost the lease (ErrLeaseLost): its members go to the new owner.
+// batchLogged reports whether the log holds the current batch's records,
+// byte for byte, at their seqs.
+func (r *Room) batchLogged() error {
+	ctx, cancel := context.WithTimeout(context.Background(), r.opts.LogTimeout)
+	defer cancel()
+	next, last := r.recs[0].Seq, r.recs[len(r.recs)-1].Seq
+	for next <= last {
+		got, err := r.opts.Log.Read(ctx, r.name, next, last, r.opts.ReadPage)
+		if err != nil {
+			return fmt.Errorf("read back the batch: %w", err)
+		}
+		if len(got) == 0 {
+			return fmt.Errorf("read back the batch: no entry at seq %d", next)
+		}
+		for _, g := range got {
+			if !bytes.Equal(g.Event, r.recs[g.Seq-r.recs[0].Seq].Event) {
+				return fmt.Errorf("seq %d in the log is another writer's entry", g.Seq)
+			}
+		}
+		next = got[len(got)-1].Seq + 1
+	}
+	return nil
+}
+
 func (r *Room) appendFailed(err error, chunk []Action) error {
 	if r.halted.Load() {
 		// Halted while appending (its lease lost): the halt canceled the
@@ -711,6 +736,12 @@ func (r *Room) appendFailed(err error, chunk []Action) error {
 		return fmt.Errorf("%w: append: %w; rebuild: %w", ErrUnavailable, err, rerr)
 	}
 	if r.lastSeq >= want {
+		// The log reaches the batch's seqs, but another node may have
+		// written them while this one was paused: only the batch's own
+		// bytes at those seqs make it ours to publish.
+		if cerr := r.batchLogged(); cerr != nil {
+			return fmt.Errorf("%w: %w: append: %w; %w", ErrUnavailable, queue.ErrLeaseLost, err, cerr)
+		}
 		r.publish()
 		r.answer()
 		return nil
