@@ -328,15 +328,13 @@ func (g *Registry) renewAll(ctx context.Context, rooms []*Room) {
 
 func (g *Registry) renew(ctx context.Context, r *Room) {
 	ttl := g.opts.LeaseTTL
-	asked := time.Now()
 	epoch := r.leaseEpoch.Load()
 	if epoch == 0 {
-		return // the room is taking its lease again; Acquire renews it
+		return // the room is taking its lease again; it renews it itself
 	}
-	err := g.opts.Log.Renew(ctx, r.name, g.opts.lease(), epoch)
+	err := r.renewLease(ctx, epoch)
 	switch {
 	case err == nil:
-		r.renewedAt.Store(asked.UnixNano())
 	case errors.Is(err, queue.ErrLeaseLost) && r.leaseEpoch.Load() != epoch:
 		// The room took its lease again meanwhile (a rebuild after a
 		// failed append): this renewal was for the old epoch, and the

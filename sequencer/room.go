@@ -265,11 +265,9 @@ func (r *Room) keepLease(ctx context.Context, epoch uint64) error {
 	if time.Since(last) < ttl/4 {
 		return nil
 	}
-	asked := time.Now()
-	err := r.opts.Log.Renew(ctx, r.name, r.opts.lease(), epoch)
+	err := r.renewLease(ctx, epoch)
 	switch {
 	case err == nil:
-		r.renewedAt.Store(asked.UnixNano())
 		return nil
 	case errors.Is(err, queue.ErrLeaseLost), time.Since(last) >= ttl/2:
 		return fmt.Errorf("rebuild %s: keep lease: %w", r.name, err)
@@ -277,6 +275,18 @@ func (r *Room) keepLease(ctx context.Context, epoch uint64) error {
 		r.logger.Warn().Err(err).Msg("lease renewal during rebuild failed; retrying")
 		return nil
 	}
+}
+
+// renewLease renews the room's lease under epoch and, when it is renewed,
+// records when the renewal was sent (the lease runs from then): the one
+// renewal step of the leaser and of a rebuild.
+func (r *Room) renewLease(ctx context.Context, epoch uint64) error {
+	asked := time.Now()
+	err := r.opts.Log.Renew(ctx, r.name, r.opts.lease(), epoch)
+	if err == nil {
+		r.renewedAt.Store(asked.UnixNano())
+	}
+	return err
 }
 
 // Name is the room's name.
